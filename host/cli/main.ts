@@ -1,0 +1,176 @@
+// ============================================================================
+// `sparrow` command line: argument parsing only. Each command is a thin call
+// into the library modules. Every failure a user can cause ends as one line on
+// stderr and a non-zero exit; SPARROW_DEBUG=1 adds the stack of internal errors.
+// ============================================================================
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import * as path from 'path';
+import { compileToDirectory, compileInMemory } from '../compile/files';
+import { runDemo } from '../demo/demo';
+import { importS5, readImportFile } from '../model/import';
+import { readModel, writeModel } from '../model/model';
+import { randomModel } from '../model/random';
+import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
+import { describeFile } from '../report/info';
+import { createRunner } from '../runtime/runtime';
+import { readFirmware } from '../runtime/files';
+import { SparrowError } from '../util/errors';
+
+const VERSION = '0.1.0';
+
+// ---------------------------------------------------------------------------
+// Option parsers: reject bad numbers at parse time with the option's name.
+// ---------------------------------------------------------------------------
+
+function intOption(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}"`);
+    return n;
+  };
+}
+
+function floatOption(min: number, maxExclusive: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n >= maxExclusive) throw new InvalidArgumentError(`expected a number in [${min}, ${maxExclusive}), got "${value}"`);
+    return n;
+  };
+}
+
+function print(json: boolean, value: unknown, text: () => string): void {
+  process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text() + '\n');
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------
+
+export function buildProgram(): Command {
+  const program = new Command('sparrow')
+    .description('Compile sparse linear recurrent networks (S5-style SSMs) into fixed-memory WebAssembly firmware.')
+    .version(VERSION)
+    .showSuggestionAfterError()
+    .configureOutput({ outputError: (str, write) => write(str.split('\n')[0].replace(/^error: /, 'sparrow: ') + '\n') });
+
+  program
+    .command('compile')
+    .description('compile a model into firmware.wasm + manifest.json (f32 engine)')
+    .argument('<model>', 'model file (.safetensors)')
+    .requiredOption('-o, --out <dir>', 'output directory')
+    .option('--golden-steps <n>', 'input steps embedded for selftest()', intOption(16, 100000), 16)
+    .option('--golden-seed <n>', 'seed of the golden inputs', intOption(0, 2 ** 31 - 1), 1)
+    .option('--no-wasm-opt', 'skip the binaryen wasm-opt pass')
+    .option('--json', 'print the manifest as JSON')
+    .action((modelPath: string, o: { out: string; goldenSteps: number; goldenSeed: number; wasmOpt: boolean; json?: boolean }) => {
+      const result = compileToDirectory(modelPath, o.out, { goldenSteps: o.goldenSteps, goldenSeed: o.goldenSeed, wasmOpt: o.wasmOpt });
+      print(!!o.json, result.manifest, () => result.summary);
+    });
+
+  program
+    .command('run')
+    .description('stream a [T, d_in] sequence through a firmware (or a model, compiled in memory)')
+    .argument('<firmware>', 'firmware.wasm or model .safetensors')
+    .requiredOption('-i, --input <file>', 'input sequence (.npy or .csv), shape [T, d_in]')
+    .option('-o, --output <file>', 'write outputs [T, d_out] to .npy or .csv (default: CSV on stdout)')
+    .action((target: string, o: { input: string; output?: string }) => {
+      const wasm = target.endsWith('.wasm') ? readFirmware(target) : compileInMemory(target).wasm;
+      const runner = createRunner(wasm, target);
+      const seq = readSequence(o.input, runner.inputLen);
+      const out = runner.run(seq.data, seq.T);
+      if (o.output) writeSequence(o.output, out, seq.T, runner.outputLen);
+      else process.stdout.write(formatSequenceCsv(out, seq.T, runner.outputLen));
+    });
+
+  program
+    .command('info')
+    .description('layers, shapes, nonzeros and sparsity per tensor, bytes, MACs per step')
+    .argument('<file>', 'model .safetensors or firmware .wasm')
+    .option('--json', 'machine-readable output')
+    .action((file: string, o: { json?: boolean }) => {
+      const info = describeFile(file);
+      print(!!o.json, info.json, () => info.text);
+    });
+
+  program
+    .command('random')
+    .description('write a random stable model (seeded), e.g. for tests and benchmarks')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .option('--d-in <n>', 'input features', intOption(1, 65535), 1)
+    .option('--d-model <n>', 'model width H', intOption(1, 65535), 32)
+    .option('--d-state <n>', 'complex states P per layer', intOption(1, 65535), 32)
+    .option('--d-out <n>', 'output features', intOption(1, 65535), 1)
+    .option('--layers <n>', 'number of layers', intOption(1, 64), 2)
+    .addOption(new Option('--act <act>', 'block activation').choices(['gelu', 'relu']).default('gelu'))
+    .addOption(new Option('--encoder-act <act>', 'encoder activation').choices(['none', 'relu']).default('none'))
+    .option('--gate', 'add the sigmoid gate (GLU-style) to each block', false)
+    .option('--sparsity <s>', 'fraction of zero matrix weights', floatOption(0, 1), 0)
+    .option('--seed <n>', 'random seed', intOption(0, 2 ** 31 - 1), 0)
+    .action((o: { out: string; dIn: number; dModel: number; dState: number; dOut: number; layers: number; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; gate: boolean; sparsity: number; seed: number }) => {
+      const model = randomModel({
+        d_in: o.dIn, d_model: o.dModel, d_state: o.dState, d_out: o.dOut, n_layers: o.layers,
+        act: o.act, encoder_act: o.encoderAct, gate: o.gate, sparsity: o.sparsity, seed: o.seed,
+      });
+      writeModel(o.out, model);
+      process.stdout.write(`wrote ${o.out}\n`);
+    });
+
+  program
+    .command('export')
+    .description('rewrite a model file (with --dense: every matrix dense under its plain name)')
+    .argument('<model>', 'model .safetensors')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .option('--dense', 'store every matrix dense', false)
+    .action((modelPath: string, o: { out: string; dense: boolean }) => {
+      writeModel(o.out, readModel(modelPath), { dense: o.dense });
+      process.stdout.write(`wrote ${o.out}\n`);
+    });
+
+  program
+    .command('import')
+    .description('import continuous-time S5 parameters (safetensors or npz), discretized with zero-order hold')
+    .argument('<checkpoint>', 'S5 parameters (.safetensors or .npz); names in docs/import.md')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .addOption(new Option('--act <act>', 'block activation').choices(['gelu', 'relu']).default('gelu'))
+    .addOption(new Option('--encoder-act <act>', 'encoder activation').choices(['none', 'relu']).default('none'))
+    .option('--conj-sym', 'the checkpoint keeps P/2 conjugate-symmetric states (output 2·Re(C s)): fold the 2 into C', false)
+    .option('--bn-eps <eps>', 'BatchNorm epsilon when folding running statistics', floatOption(0, 1), 1e-5)
+    .action((file: string, o: { out: string; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; conjSym: boolean; bnEps: number }) => {
+      const model = importS5(readImportFile(file), file, { act: o.act, encoderAct: o.encoderAct, conjSym: o.conjSym, bnEps: o.bnEps });
+      writeModel(o.out, model);
+      process.stdout.write(`wrote ${o.out}\n`);
+    });
+
+  program
+    .command('demo')
+    .description('compile the bundled example model, stream a signal through it, print latency, memory and outputs')
+    .option('--model <file>', 'model to use', path.join(__dirname, '..', 'models', 'example-h64-p64-s90.safetensors'))
+    .option('--steps <n>', 'time steps to stream', intOption(100, 10_000_000), 20000)
+    .action((o: { model: string; steps: number }) => {
+      process.stdout.write(runDemo(o.model, o.steps) + '\n');
+    });
+
+  return program;
+}
+
+export function main(argv: string[]): void {
+  const program = buildProgram();
+  program.exitOverride((err) => {
+    // commander already printed its one-line message (help and version exit 0).
+    process.exit(err.exitCode);
+  });
+  try {
+    program.parse(argv);
+  } catch (e) {
+    if (e instanceof SparrowError) {
+      process.stderr.write(`sparrow: ${e.message}\n`);
+      process.exit(e.exitCode);
+    }
+    const err = e as Error;
+    process.stderr.write(`sparrow: internal error: ${err.message.split('\n')[0]}${process.env.SPARROW_DEBUG ? '\n' + err.stack : ' (SPARROW_DEBUG=1 shows the stack)'}\n`);
+    process.exit(70);
+  }
+}
+
+if (require.main === module) main(process.argv);

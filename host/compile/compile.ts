@@ -1,0 +1,186 @@
+// ============================================================================
+// model → firmware.wasm
+//
+//   1. golden vectors: seeded inputs through the float64 reference;
+//   2. layout: every array of the model placed in linear memory (layout.ts);
+//   3. link: the prebuilt engine (assembly/, built by `npm run build` with
+//      `asc --runtime stub --use abort=`) gets the model as data segments and
+//      a memory of exactly the pages it needs, initial == maximum;
+//   4. wasm-opt (binaryen) over the linked module, MVP + sign-ext features only;
+//   5. checks: zero imports, no memory.grow, no SIMD, fixed memory, the ABI
+//      exports, and selftest() == 0 in Node before anything is written.
+// ============================================================================
+
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { describeModel } from '../model/describe';
+import { Model } from '../model/types';
+import { stepFloat, zeroState } from '../reference/float';
+import { SparrowError } from '../util/errors';
+import { makeRng } from '../util/rng';
+import { parseModule, WasmModule } from '../wasm/binary';
+import { setMemoryAndData } from '../wasm/link';
+import { ABI, WASM_PAGE_BYTES } from './abi';
+import { checkFirmware } from './check';
+import { FirmwareLayout, GoldenVectors, layoutF32, MemoryRegion } from './layout';
+
+export interface CompileOptions {
+  /** Golden input steps embedded for selftest() (≥ 16). */
+  goldenSteps?: number;
+  /** Seed of the golden inputs. */
+  goldenSeed?: number;
+  /** selftest() relative tolerance: |out − ref| ≤ tol·(1 + |ref|). */
+  tolerance?: number;
+  /** Run binaryen's wasm-opt over the linked module (default true). */
+  wasmOpt?: boolean;
+}
+
+export interface Manifest {
+  generator: string;
+  abiVersion: number;
+  engine: 'f32';
+  model: {
+    config: Model['config'];
+    parameters: number;
+    nonzeros: number;
+    macsPerStep: number;
+  };
+  firmware: {
+    wasmBytes: number;
+    /** Bytes of initialised data (the part of the image that goes to flash besides code). */
+    dataBytes: number;
+    linearMemoryBytes: number;
+    pages: number;
+    /** Bytes that change at run time: I/O, scratch, state. */
+    mutableBytes: number;
+    regions: MemoryRegion[];
+    exports: string[];
+  };
+  golden: { steps: number; seed: number; tolerance: number };
+  build: { wasmOpt: boolean; features: string };
+}
+
+export interface Firmware {
+  wasm: Uint8Array;
+  manifest: Manifest;
+}
+
+export const DEFAULT_GOLDEN_STEPS = 16;
+export const DEFAULT_TOLERANCE = 1e-4;
+/** Features the firmware may use: WebAssembly MVP plus sign-extension, which every WAMR mode runs. */
+export const FIRMWARE_FEATURES = ['--mvp-features', '--enable-sign-ext'];
+
+// ---------------------------------------------------------------------------
+// Engine and tools
+// ---------------------------------------------------------------------------
+
+/** The prebuilt engine: next to the bundled CLI (dist/), or in build/ during development. */
+export function enginePath(): string {
+  const candidates = [path.join(__dirname, 'engine-f32.wasm'), path.join(__dirname, '..', '..', 'build', 'engine-f32.wasm')];
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) throw new SparrowError(`firmware engine not built (looked for ${candidates.join(', ')}); run 'npm run build'`);
+  return found;
+}
+
+let engineCache: { bytes: Uint8Array; module: WasmModule } | undefined;
+function loadEngine(): { bytes: Uint8Array; module: WasmModule } {
+  if (!engineCache) {
+    const bytes = new Uint8Array(fs.readFileSync(enginePath()));
+    engineCache = { bytes, module: parseModule(bytes) };
+  }
+  return engineCache;
+}
+
+function engineDataEnd(mod: WasmModule): number {
+  let end = 0;
+  for (const seg of mod.dataSegments) {
+    if (seg.mode !== 'active' || seg.offset === undefined) throw new Error('engine has a data segment without a constant offset');
+    end = Math.max(end, seg.offset + seg.size);
+  }
+  return end;
+}
+
+function runWasmOpt(wasm: Uint8Array): Uint8Array {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-opt-'));
+  try {
+    const input = path.join(dir, 'in.wasm');
+    const output = path.join(dir, 'out.wasm');
+    fs.writeFileSync(input, wasm);
+    execFileSync(process.execPath, [require.resolve('binaryen/bin/wasm-opt'), input, '-o', output, '-O3', '--memory-packing', '--strip-producers', ...FIRMWARE_FEATURES], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return new Uint8Array(fs.readFileSync(output));
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().split('\n')[0];
+    throw new SparrowError(`wasm-opt failed: ${stderr || (e as Error).message}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Golden vectors
+// ---------------------------------------------------------------------------
+
+export function goldenVectors(model: Model, steps: number, seed: number, tolerance: number): GoldenVectors {
+  const { d_in, d_out } = model.config;
+  const rng = makeRng(seed);
+  const inputs = new Float32Array(steps * d_in);
+  for (let i = 0; i < inputs.length; i++) inputs[i] = rng.normal();
+  const outputs = new Float32Array(steps * d_out);
+  const state = zeroState(model);
+  for (let t = 0; t < steps; t++) {
+    outputs.set(stepFloat(model, state, inputs.subarray(t * d_in, (t + 1) * d_in)), t * d_out);
+  }
+  return { steps, inputs, outputs, tolerance };
+}
+
+// ---------------------------------------------------------------------------
+// Compile
+// ---------------------------------------------------------------------------
+
+export function compileModel(model: Model, opts: CompileOptions = {}): Firmware {
+  const steps = opts.goldenSteps ?? DEFAULT_GOLDEN_STEPS;
+  const seed = opts.goldenSeed ?? 1;
+  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE;
+  if (!Number.isInteger(steps) || steps < 16) throw new SparrowError(`golden steps must be an integer ≥ 16, got ${steps}`);
+
+  const engine = loadEngine();
+  const golden = goldenVectors(model, steps, seed, tolerance);
+  const layout: FirmwareLayout = layoutF32(model, golden, engineDataEnd(engine.module));
+  let wasm = setMemoryAndData(engine.bytes, {
+    pages: layout.pages,
+    segments: [
+      { offset: ABI.HEADER, data: layout.header },
+      { offset: layout.constStart, data: layout.constBytes },
+    ],
+  });
+  const useWasmOpt = opts.wasmOpt ?? true;
+  if (useWasmOpt) wasm = runWasmOpt(wasm);
+
+  const check = checkFirmware(wasm, { expectedPages: layout.pages });
+  if (check.problems.length > 0) throw new SparrowError(`compiled firmware failed its checks: ${check.problems.join('; ')}`);
+
+  const summary = describeModel(model);
+  const mutableBytes = layout.stateEnd - layout.stateStart;
+  return {
+    wasm,
+    manifest: {
+      generator: 'sparrow',
+      abiVersion: ABI.ABI_VERSION,
+      engine: 'f32',
+      model: { config: model.config, parameters: summary.parameters, nonzeros: summary.nonzeros, macsPerStep: summary.macsPerStep },
+      firmware: {
+        wasmBytes: wasm.length,
+        dataBytes: layout.header.length + layout.constBytes.length,
+        linearMemoryBytes: layout.pages * WASM_PAGE_BYTES,
+        pages: layout.pages,
+        mutableBytes,
+        regions: layout.regions,
+        exports: check.exports,
+      },
+      golden: { steps, seed, tolerance },
+      build: { wasmOpt: useWasmOpt, features: 'mvp+sign-ext' },
+    },
+  };
+}

@@ -1,0 +1,220 @@
+// ============================================================================
+// Memory layout of an f32 firmware: where every weight, buffer and state of a
+// model lives in linear memory, decided once at compile time.
+//
+//   [0, 64)                 zero (null guard)
+//   [64, 64+HEADER_BYTES)   header (abi.ts)                    ┐ data segment 1
+//   [192, engineEnd)        the engine's own static data (Mathf tables)
+//   [constStart, constEnd)  descriptors, weights, golden I/O   ┐ data segment 2 (flash)
+//   [stateStart, stateEnd)  I/O buffers, scratch, SSM states   ┘ zero at start, no data (RAM)
+//
+// Only the two data segments cost flash; the mutable region is zero-initialised
+// memory the runtime provides. Pages = ceil(stateEnd / 64 KiB).
+// ============================================================================
+
+import { Matrix, Model } from '../model/types';
+import { ABI, WASM_PAGE_BYTES } from './abi';
+
+/** Alignment of every array: 16 bytes keeps f32/u32 aligned and leaves room for wider loads later. */
+const ALIGN = 16;
+
+export interface GoldenVectors {
+  steps: number;
+  /** [steps, d_in] f32 inputs. */
+  inputs: Float32Array;
+  /** [steps, d_out] f32 outputs of the float64 reference. */
+  outputs: Float32Array;
+  /** Relative tolerance used by selftest(): |out − ref| ≤ tol·(1 + |ref|). */
+  tolerance: number;
+}
+
+/** Bytes of one kind in the firmware: `const` lives in the data segment (flash), `mutable` in RAM only. */
+export interface MemoryRegion {
+  name: string;
+  bytes: number;
+  kind: 'const' | 'mutable';
+}
+
+export interface FirmwareLayout {
+  header: Uint8Array;
+  constStart: number;
+  constBytes: Uint8Array;
+  stateStart: number;
+  stateEnd: number;
+  pages: number;
+  /** Named regions for the manifest and `sparrow info`. */
+  regions: MemoryRegion[];
+}
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** A bump allocator over a growable byte buffer starting at `base`. */
+function arena(base: number) {
+  let bytes = new Uint8Array(4096);
+  let end = base;
+  const ensure = (upTo: number): void => {
+    if (upTo - base <= bytes.length) return;
+    let n = bytes.length;
+    while (upTo - base > n) n *= 2;
+    const grown = new Uint8Array(n);
+    grown.set(bytes);
+    bytes = grown;
+  };
+  const alloc = (n: number): number => {
+    const addr = alignUp(end, ALIGN);
+    ensure(addr + n);
+    end = addr + n;
+    return addr;
+  };
+  const put = (data: ArrayBufferView): number => {
+    const addr = alloc(data.byteLength);
+    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), addr - base);
+    return addr;
+  };
+  const u32 = (addr: number, value: number): void => {
+    new DataView(bytes.buffer).setUint32(addr - base, value >>> 0, true);
+  };
+  return { alloc, put, u32, end: () => end, bytes: () => bytes.subarray(0, end - base) };
+}
+
+/**
+ * Lay out `model` for the f32 engine. `engineDataEnd` is the first byte after
+ * the engine's own static data (the blob must not overlap it).
+ */
+export function layoutF32(model: Model, golden: GoldenVectors, engineDataEnd: number): FirmwareLayout {
+  const c = model.config;
+  const H = c.d_model;
+  const P = c.d_state;
+  const regions: MemoryRegion[] = [];
+  const constStart = alignUp(Math.max(engineDataEnd, ABI.HEADER + ABI.HEADER_BYTES), ALIGN);
+  const k = arena(constStart);
+
+  let weightBytes = 0;
+  let indexBytes = 0;
+  const matrix = (m: Matrix): number => {
+    const desc = k.alloc(ABI.MATRIX_BYTES);
+    k.u32(desc + ABI.M_ROWS, m.rows);
+    k.u32(desc + ABI.M_COLS, m.cols);
+    if (m.kind === 'dense') {
+      k.u32(desc + ABI.M_KIND, ABI.KIND_DENSE);
+      k.u32(desc + ABI.M_VALUES, k.put(m.values));
+      weightBytes += m.values.byteLength;
+    } else {
+      k.u32(desc + ABI.M_KIND, ABI.KIND_CSR);
+      const indptr = Uint32Array.from(m.indptr);
+      const indices = Uint16Array.from(m.indices); // cols ≤ 65535 is guaranteed by the model reader
+      k.u32(desc + ABI.M_INDPTR, k.put(indptr));
+      k.u32(desc + ABI.M_INDICES, k.put(indices));
+      k.u32(desc + ABI.M_VALUES, k.put(m.values));
+      weightBytes += m.values.byteLength;
+      indexBytes += indptr.byteLength + indices.byteLength;
+    }
+    return desc;
+  };
+  const vector = (v: Float32Array): number => {
+    weightBytes += v.byteLength;
+    return k.put(v);
+  };
+
+  const encoder = matrix(model.encoderWeight);
+  const encoderBias = vector(model.encoderBias);
+  const layerTable = k.alloc(ABI.LAYER_BYTES * c.n_layers);
+  const layerPtrs = model.layers.map((L, i) => {
+    const d = layerTable + i * ABI.LAYER_BYTES;
+    k.u32(d + ABI.L_NORM_SCALE, vector(L.normScale));
+    k.u32(d + ABI.L_NORM_SHIFT, vector(L.normShift));
+    k.u32(d + ABI.L_LAMBDA_RE, vector(L.lambdaRe));
+    k.u32(d + ABI.L_LAMBDA_IM, vector(L.lambdaIm));
+    k.u32(d + ABI.L_D, vector(L.D));
+    k.u32(d + ABI.L_B_RE, matrix(L.B_re));
+    k.u32(d + ABI.L_B_IM, matrix(L.B_im));
+    k.u32(d + ABI.L_C_RE, matrix(L.C_re));
+    k.u32(d + ABI.L_C_IM, matrix(L.C_im));
+    if (c.gate) {
+      k.u32(d + ABI.L_GATE_W, matrix(L.gateWeight!));
+      k.u32(d + ABI.L_GATE_BIAS, vector(L.gateBias!));
+    }
+    return d;
+  });
+  const decoder = matrix(model.decoderWeight);
+  const decoderBias = vector(model.decoderBias);
+  const goldenInput = k.put(golden.inputs);
+  const goldenOutput = k.put(golden.outputs);
+  const constEnd = k.end();
+  const goldenBytes = golden.inputs.byteLength + golden.outputs.byteLength;
+  regions.push(
+    { name: 'weights', bytes: weightBytes, kind: 'const' },
+    { name: 'sparse indices', bytes: indexBytes, kind: 'const' },
+    { name: 'golden vectors', bytes: goldenBytes, kind: 'const' },
+    { name: 'header, descriptors, alignment', bytes: ABI.HEADER_BYTES + (constEnd - constStart) - weightBytes - indexBytes - goldenBytes, kind: 'const' },
+  );
+
+  // Mutable region: zero at instantiation, zeroed again by reset().
+  const stateStart = alignUp(constEnd, ALIGN);
+  let cursor = stateStart;
+  const buffer = (floats: number): number => {
+    const addr = alignUp(cursor, ALIGN);
+    cursor = addr + floats * 4;
+    return addr;
+  };
+  const input = buffer(c.d_in);
+  const output = buffer(c.d_out);
+  const [u, v, y, tmp, a, g, bvRe, bvIm] = [buffer(H), buffer(H), buffer(H), buffer(H), buffer(H), buffer(H), buffer(P), buffer(P)];
+  const statesStart = alignUp(cursor, ALIGN);
+  for (const d of layerPtrs) {
+    const sRe = buffer(P);
+    const sIm = buffer(P);
+    // Layer descriptors live in the const arena; patch their state pointers now.
+    k.u32(d + ABI.L_STATE_RE, sRe);
+    k.u32(d + ABI.L_STATE_IM, sIm);
+  }
+  const stateEnd = alignUp(cursor, ALIGN);
+  regions.push(
+    { name: 'io buffers', bytes: (c.d_in + c.d_out) * 4, kind: 'mutable' },
+    { name: 'scratch', bytes: (6 * H + 2 * P) * 4, kind: 'mutable' },
+    { name: 'ssm state', bytes: stateEnd - statesStart, kind: 'mutable' },
+  );
+
+  const header = new Uint8Array(ABI.HEADER_BYTES);
+  const hv = new DataView(header.buffer);
+  const set = (field: number, value: number): void => hv.setUint32(field, value >>> 0, true);
+  set(ABI.H_MAGIC, ABI.MAGIC);
+  set(ABI.H_ABI, ABI.ABI_VERSION);
+  set(ABI.H_D_IN, c.d_in);
+  set(ABI.H_D_MODEL, H);
+  set(ABI.H_D_STATE, P);
+  set(ABI.H_D_OUT, c.d_out);
+  set(ABI.H_N_LAYERS, c.n_layers);
+  set(ABI.H_FLAGS, (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0));
+  set(ABI.H_INPUT, input);
+  set(ABI.H_OUTPUT, output);
+  set(ABI.H_U, u);
+  set(ABI.H_V, v);
+  set(ABI.H_Y, y);
+  set(ABI.H_TMP, tmp);
+  set(ABI.H_A, a);
+  set(ABI.H_G, g);
+  set(ABI.H_BV_RE, bvRe);
+  set(ABI.H_BV_IM, bvIm);
+  set(ABI.H_ENCODER, encoder);
+  set(ABI.H_ENCODER_BIAS, encoderBias);
+  set(ABI.H_DECODER, decoder);
+  set(ABI.H_DECODER_BIAS, decoderBias);
+  set(ABI.H_LAYERS, layerTable);
+  set(ABI.H_GOLDEN_STEPS, golden.steps);
+  set(ABI.H_GOLDEN_INPUT, goldenInput);
+  set(ABI.H_GOLDEN_OUTPUT, goldenOutput);
+  hv.setFloat32(ABI.H_GOLDEN_TOL, golden.tolerance, true);
+  set(ABI.H_STATE_START, stateStart);
+  set(ABI.H_STATE_END, stateEnd);
+
+  return {
+    header,
+    constStart,
+    constBytes: k.bytes().slice(),
+    stateStart,
+    stateEnd,
+    pages: Math.max(1, Math.ceil(stateEnd / WASM_PAGE_BYTES)),
+    regions,
+  };
+}

@@ -1,0 +1,84 @@
+// ============================================================================
+// Drive a sparrow firmware from Node with the plain WebAssembly API. The ABI is
+// numbers and one exported memory, so no loader is needed (the deprecated
+// @assemblyscript/loader would add nothing): copy the input into linear memory
+// at input_ptr(), call step(), read output_len() values at output_ptr().
+// ============================================================================
+
+import { SparrowError } from '../util/errors';
+
+/** The firmware ABI exports (docs/firmware-abi.md). */
+export interface FirmwareExports {
+  memory: WebAssembly.Memory;
+  init(): void;
+  reset(): void;
+  input_ptr(): number;
+  output_ptr(): number;
+  input_len(): number;
+  output_len(): number;
+  step(): void;
+  selftest(): number;
+}
+
+export interface FirmwareRunner {
+  readonly inputLen: number;
+  readonly outputLen: number;
+  readonly exports: FirmwareExports;
+  /** One time step: `x` has inputLen values; returns a fresh array of outputLen values. */
+  step(x: ArrayLike<number>): Float32Array;
+  /** A whole [T, inputLen] sequence from the current state; returns [T, outputLen]. */
+  run(sequence: ArrayLike<number>, T: number): Float32Array;
+  /** Zero the recurrent state. */
+  reset(): void;
+  selftest(): number;
+}
+
+const REQUIRED = ['memory', 'init', 'reset', 'input_ptr', 'output_ptr', 'input_len', 'output_len', 'step', 'selftest'] as const;
+
+export function instantiateFirmware(wasm: Uint8Array, name = 'firmware'): FirmwareExports {
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(wasm);
+  } catch (e) {
+    throw new SparrowError(`${name}: not a valid WebAssembly module (${(e as Error).message})`);
+  }
+  const imports = WebAssembly.Module.imports(module);
+  if (imports.length > 0) {
+    throw new SparrowError(`${name}: imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}; sparrow firmware imports nothing`);
+  }
+  const instance = new WebAssembly.Instance(module, {});
+  const exp = instance.exports as Record<string, unknown>;
+  const missing = REQUIRED.filter((n) => exp[n] === undefined);
+  if (missing.length > 0) throw new SparrowError(`${name}: missing firmware ABI exports: ${missing.join(', ')}`);
+  return exp as unknown as FirmwareExports;
+}
+
+export function createRunner(wasm: Uint8Array, name = 'firmware'): FirmwareRunner {
+  const fw = instantiateFirmware(wasm, name);
+  fw.init();
+  const inputLen = fw.input_len();
+  const outputLen = fw.output_len();
+  const inPtr = fw.input_ptr();
+  const outPtr = fw.output_ptr();
+  // Memory never grows (fixed pages), so these views stay valid for the instance's life.
+  const input = new Float32Array(fw.memory.buffer, inPtr, inputLen);
+  const output = new Float32Array(fw.memory.buffer, outPtr, outputLen);
+
+  const step = (x: ArrayLike<number>): Float32Array => {
+    if (x.length !== inputLen) throw new SparrowError(`${name}: step input has ${x.length} values, the firmware takes ${inputLen}`);
+    input.set(x);
+    fw.step();
+    return output.slice();
+  };
+  const run = (sequence: ArrayLike<number>, T: number): Float32Array => {
+    if (sequence.length !== T * inputLen) throw new SparrowError(`${name}: sequence has ${sequence.length} values, expected T·d_in = ${T}·${inputLen}`);
+    const out = new Float32Array(T * outputLen);
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < inputLen; j++) input[j] = sequence[t * inputLen + j];
+      fw.step();
+      out.set(output, t * outputLen);
+    }
+    return out;
+  };
+  return { inputLen, outputLen, exports: fw, step, run, reset: () => fw.reset(), selftest: () => fw.selftest() };
+}

@@ -1,0 +1,50 @@
+// Build: the firmware engine (AssemblyScript → build/engine-f32.wasm) and the
+// bundled CLI (dist/sparrow.cjs + dist/engine-f32.wasm). The engine is rebuilt
+// only when a file in assembly/ is newer than it.
+import asc from 'assemblyscript/asc';
+import * as esbuild from 'esbuild';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'fs';
+import { join } from 'path';
+
+const root = new URL('..', import.meta.url).pathname;
+const engine = join(root, 'build', 'engine-f32.wasm');
+
+/** Flags every firmware engine is built with; docs/firmware-abi.md explains each. */
+export const ENGINE_FLAGS = [
+  '-O3', '--noAssert',
+  '--runtime', 'stub', // bump allocator that is never called: no allocation after start
+  '--use', 'abort=', // no env.abort import: the firmware imports nothing
+  '--disable', 'bulk-memory,nontrapping-f2i', // MVP + sign-ext only: every WAMR mode runs it
+  '--memoryBase', '192', // engine static data just above the model header (host/compile/abi.ts)
+  '--initialMemory', '1', '--maximumMemory', '1', // replaced by the linker with the model's pages
+];
+
+function newestSource(dir) {
+  return Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs), statSync(new URL(import.meta.url).pathname).mtimeMs);
+}
+
+mkdirSync(join(root, 'build'), { recursive: true });
+if (!existsSync(engine) || statSync(engine).mtimeMs < newestSource(join(root, 'assembly'))) {
+  const { error, stderr } = await asc.main([join(root, 'assembly', 'firmware_f32.ts'), '-o', engine, ...ENGINE_FLAGS]);
+  if (error) {
+    console.error(stderr.toString());
+    console.error(`build: asc failed: ${error.message}`);
+    process.exit(1);
+  }
+  console.log(`build: ${engine} (${statSync(engine).size} bytes)`);
+}
+
+mkdirSync(join(root, 'dist'), { recursive: true });
+await esbuild.build({
+  entryPoints: [join(root, 'host', 'cli', 'main.ts')],
+  outfile: join(root, 'dist', 'sparrow.cjs'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['binaryen'], // its wasm-opt runs as a child process from node_modules
+  banner: { js: '#!/usr/bin/env node' },
+  logLevel: 'warning',
+});
+copyFileSync(engine, join(root, 'dist', 'engine-f32.wasm'));
+chmodSync(join(root, 'dist', 'sparrow.cjs'), 0o755);
