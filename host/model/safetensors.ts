@@ -127,8 +127,9 @@ export function parseSafetensors(bytes: Uint8Array, file: string): TensorFile {
     if (end - begin !== count * DTYPE_BYTES[dt]) {
       throw inputError(file, name, `shape [${(shape as number[]).join(', ')}] of ${dt} needs ${count * DTYPE_BYTES[dt]} bytes, data_offsets give ${end - begin}`);
     }
-    // Copy out: tensor data in the file need not be aligned for a typed array view.
-    const copy = bytes.slice(dataStart + begin, dataStart + end);
+    // Copy out: tensor data in the file need not be aligned for a typed array view. Not
+    // bytes.slice(): on a Node Buffer (fs.readFileSync) that is a view into a shared pool.
+    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
     tensors.set(name, { dtype: dt, shape: shape as number[], data: typedArrayFor(dt, copy.buffer) });
     ranges.push({ name, begin, end });
   }

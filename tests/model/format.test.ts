@@ -1,6 +1,9 @@
 // Model file format: bit-exact round trips and one clear error per kind of bad input.
 
-import { modelToTensorFile, parseModel, serializeModel, toDense } from '../../host/model/model';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { modelToTensorFile, parseModel, readModel, serializeModel, toDense, writeModel } from '../../host/model/model';
 import { randomModel } from '../../host/model/random';
 import { parseSafetensors, serializeSafetensors, TensorFile } from '../../host/model/safetensors';
 import { Matrix, Model } from '../../host/model/types';
@@ -61,6 +64,17 @@ describe('round trip', () => {
     expect(tfDense.tensors.get('layers.1.gate.weight')!.shape).toEqual([8, 8]);
     expectSameMatrix(toDense(m.layers[1].C_im), dense.layers[1].C_im);
     expectSameMatrix(toDense(m.encoderWeight), dense.encoderWeight);
+  });
+
+  test('a model read back from disk (a Node Buffer, not a fresh Uint8Array) is bit for bit the same', () => {
+    const m = model(0.5);
+    const file = path.join(os.tmpdir(), `sparrow-fmt-${process.pid}.safetensors`);
+    try {
+      writeModel(file, m);
+      expectSameModel(m, readModel(file));
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   });
 
   test('the file is readable as plain safetensors: 8-byte LE header length, JSON, no holes', () => {
