@@ -4,9 +4,10 @@
 // then C-order little-endian data. Spec: numpy.lib.format.
 // ============================================================================
 
+import { byNpyCode, ElementArray, elementTypeOf } from '../util/elements';
 import { inputError } from '../util/errors';
 
-export type NpyData = Float64Array | Float32Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint32Array | Uint16Array | Uint8Array;
+export type NpyData = ElementArray;
 
 export interface NpyArray {
   dtype: string;
@@ -15,18 +16,6 @@ export interface NpyArray {
 }
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-
-const DTYPES: Record<string, { bytes: number; make: (b: ArrayBuffer) => NpyData }> = {
-  f8: { bytes: 8, make: (b) => new Float64Array(b) },
-  f4: { bytes: 4, make: (b) => new Float32Array(b) },
-  i8: { bytes: 8, make: (b) => new BigInt64Array(b) },
-  i4: { bytes: 4, make: (b) => new Int32Array(b) },
-  i2: { bytes: 2, make: (b) => new Int16Array(b) },
-  i1: { bytes: 1, make: (b) => new Int8Array(b) },
-  u4: { bytes: 4, make: (b) => new Uint32Array(b) },
-  u2: { bytes: 2, make: (b) => new Uint16Array(b) },
-  u1: { bytes: 1, make: (b) => new Uint8Array(b) },
-};
 
 export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   if (bytes.length < 10 || !MAGIC.every((m, i) => bytes[i] === m)) throw inputError(file, undefined, 'not a .npy file (bad magic)');
@@ -54,7 +43,7 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   const order = descr[0];
   const code = descr.slice(1);
   if (order === '>') throw inputError(file, undefined, `big-endian dtype ${descr} is not supported; convert with arr.astype('<${code}')`);
-  const dt = DTYPES[code];
+  const dt = byNpyCode(code);
   if (!dt || !(order === '<' || order === '|')) throw inputError(file, undefined, `unsupported dtype ${descr} (use float32, float64 or an integer type)`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
   if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw inputError(file, undefined, `bad shape (${shapeText})`);
@@ -63,19 +52,12 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   const need = count * dt.bytes;
   if (bytes.length - dataStart < need) throw inputError(file, undefined, `truncated: shape (${shape.join(', ')}) needs ${need} data bytes, file has ${bytes.length - dataStart}`);
   // A copy, not bytes.slice(): on a Node Buffer that is a view into a shared pool.
-  return { dtype: descr, shape, data: dt.make(new Uint8Array(bytes.subarray(dataStart, dataStart + need)).buffer) };
+  return { dtype: descr, shape, data: dt.view(new Uint8Array(bytes.subarray(dataStart, dataStart + need)).buffer) };
 }
 
 function descrOf(data: NpyData): string {
-  if (data instanceof Float64Array) return '<f8';
-  if (data instanceof Float32Array) return '<f4';
-  if (data instanceof BigInt64Array) return '<i8';
-  if (data instanceof Int32Array) return '<i4';
-  if (data instanceof Int16Array) return '<i2';
-  if (data instanceof Int8Array) return '|i1';
-  if (data instanceof Uint32Array) return '<u4';
-  if (data instanceof Uint16Array) return '<u2';
-  return '|u1';
+  const e = elementTypeOf(data);
+  return (e.bytes === 1 ? '|' : '<') + e.npy;
 }
 
 /** Version 1.0, header padded with spaces and a newline so the data starts at a multiple of 64 bytes, as NumPy writes it. */

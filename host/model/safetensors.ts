@@ -6,19 +6,11 @@
 // Spec: https://github.com/huggingface/safetensors (format section).
 // ============================================================================
 
+import { byDtype, Dtype, ElementArray } from '../util/elements';
 import { inputError } from '../util/errors';
 
-export type Dtype = 'F64' | 'F32' | 'I64' | 'I32' | 'I16' | 'I8' | 'U32' | 'U16' | 'U8';
-export type TensorData =
-  | Float64Array
-  | Float32Array
-  | BigInt64Array
-  | Int32Array
-  | Int16Array
-  | Int8Array
-  | Uint32Array
-  | Uint16Array
-  | Uint8Array;
+export type { Dtype };
+export type TensorData = ElementArray;
 
 export interface Tensor {
   dtype: Dtype;
@@ -33,41 +25,10 @@ export interface TensorFile {
   tensors: Map<string, Tensor>;
 }
 
-const DTYPE_BYTES: Record<Dtype, number> = { F64: 8, F32: 4, I64: 8, I32: 4, I16: 2, I8: 1, U32: 4, U16: 2, U8: 1 };
 const KNOWN_UNSUPPORTED = new Set(['F16', 'BF16', 'BOOL', 'U64', 'F8_E4M3', 'F8_E5M2']);
 
 /** A header larger than this is certainly corrupt (the biggest sparrow models have a few kB). */
 const MAX_HEADER_BYTES = 64 * 1024 * 1024;
-
-export function dtypeBytes(dtype: Dtype): number {
-  return DTYPE_BYTES[dtype];
-}
-
-function typedArrayFor(dtype: Dtype, buffer: ArrayBuffer): TensorData {
-  switch (dtype) {
-    case 'F64': return new Float64Array(buffer);
-    case 'F32': return new Float32Array(buffer);
-    case 'I64': return new BigInt64Array(buffer);
-    case 'I32': return new Int32Array(buffer);
-    case 'I16': return new Int16Array(buffer);
-    case 'I8': return new Int8Array(buffer);
-    case 'U32': return new Uint32Array(buffer);
-    case 'U16': return new Uint16Array(buffer);
-    case 'U8': return new Uint8Array(buffer);
-  }
-}
-
-export function dtypeOf(data: TensorData): Dtype {
-  if (data instanceof Float64Array) return 'F64';
-  if (data instanceof Float32Array) return 'F32';
-  if (data instanceof BigInt64Array) return 'I64';
-  if (data instanceof Int32Array) return 'I32';
-  if (data instanceof Int16Array) return 'I16';
-  if (data instanceof Int8Array) return 'I8';
-  if (data instanceof Uint32Array) return 'U32';
-  if (data instanceof Uint16Array) return 'U16';
-  return 'U8';
-}
 
 // The host is little-endian (x86, Arm); the format is little-endian. Refuse the rare
 // big-endian host instead of silently byte-swapping weights.
@@ -112,7 +73,8 @@ export function parseSafetensors(bytes: Uint8Array, file: string): TensorFile {
     const { dtype, shape, data_offsets: offsets } = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof dtype !== 'string') throw inputError(file, name, 'missing dtype');
     if (KNOWN_UNSUPPORTED.has(dtype)) throw inputError(file, name, `dtype ${dtype} is not supported (use F32, F64 or an integer type)`);
-    if (!(dtype in DTYPE_BYTES)) throw inputError(file, name, `unknown dtype "${dtype}"`);
+    const element = byDtype(dtype);
+    if (!element) throw inputError(file, name, `unknown dtype "${dtype}"`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw inputError(file, name, `shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
     }
@@ -120,17 +82,16 @@ export function parseSafetensors(bytes: Uint8Array, file: string): TensorFile {
       throw inputError(file, name, `data_offsets must be [begin, end], got ${JSON.stringify(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
-    const dt = dtype as Dtype;
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end < begin) throw inputError(file, name, `data_offsets [${begin}, ${end}] end before they begin`);
     if (end > dataLen) throw inputError(file, name, `data_offsets end at byte ${end} but the file has only ${dataLen} data bytes (truncated file?)`);
-    if (end - begin !== count * DTYPE_BYTES[dt]) {
-      throw inputError(file, name, `shape [${(shape as number[]).join(', ')}] of ${dt} needs ${count * DTYPE_BYTES[dt]} bytes, data_offsets give ${end - begin}`);
+    if (end - begin !== count * element.bytes) {
+      throw inputError(file, name, `shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${count * element.bytes} bytes, data_offsets give ${end - begin}`);
     }
     // Copy out: tensor data in the file need not be aligned for a typed array view. Not
     // bytes.slice(): on a Node Buffer (fs.readFileSync) that is a view into a shared pool.
     const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
-    tensors.set(name, { dtype: dt, shape: shape as number[], data: typedArrayFor(dt, copy.buffer) });
+    tensors.set(name, { dtype: element.dtype, shape: shape as number[], data: element.view(copy.buffer) });
     ranges.push({ name, begin, end });
   }
 
@@ -158,7 +119,8 @@ export function serializeSafetensors(file: TensorFile): Uint8Array {
   if (Object.keys(file.metadata).length > 0) header.__metadata__ = file.metadata;
   let offset = 0;
   const chunks: Uint8Array[] = [];
-  const ordered = [...file.tensors].sort((a, b) => DTYPE_BYTES[b[1].dtype] - DTYPE_BYTES[a[1].dtype]);
+  const size = (t: Tensor): number => byDtype(t.dtype)!.bytes;
+  const ordered = [...file.tensors].sort((a, b) => size(b[1]) - size(a[1]));
   for (const [name, t] of ordered) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) throw new Error(`serializeSafetensors: ${name}: shape [${t.shape}] does not match ${t.data.length} elements`);

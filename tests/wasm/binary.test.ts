@@ -2,6 +2,7 @@
 // from text by binaryen's wasm-as, one real AssemblyScript build, hand-made bytes and
 // truncated/mutated inputs (which must end in a one-line WasmError, never a hang).
 
+import { wat as assemble } from '../helpers/wat';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -14,19 +15,9 @@ import {
   Reader, encodeS32, encodeS64, encodeU32, encodeU64, readS32, readS33, readS64, readU32, readU64, reader,
 } from '../../host/wasm/leb128';
 
-/** Assembles WebAssembly text with binaryen's wasm-as (all features on unless flags say otherwise). */
-function wat(text: string, flags: string[] = ['--all-features']): Uint8Array {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-wat-'));
-  try {
-    const input = path.join(dir, 'm.wat');
-    const output = path.join(dir, 'm.wasm');
-    fs.writeFileSync(input, text);
-    execFileSync(process.execPath, [require.resolve('binaryen/bin/wasm-as'), input, '-o', output, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
-    return new Uint8Array(fs.readFileSync(output));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+
+/** All features on unless a test says otherwise. */
+const wat = (text: string, flags: string[] = ['--all-features']): Uint8Array => assemble(text, flags);
 
 function r(bytes: number[]): Reader {
   const b = Uint8Array.from(bytes);

@@ -2,10 +2,7 @@
 // results are instantiated by the engine (V8) and read back, and re-parsed by our own
 // parser; everything but the memory/data/datacount sections must be byte-for-byte intact.
 
-import { execFileSync } from 'child_process';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
+import { wat } from '../helpers/wat';
 import { WasmError, WasmModule, dataBytes, memoryLimits, parseModule } from '../../host/wasm/binary';
 import { setMemoryAndData } from '../../host/wasm/link';
 
@@ -21,19 +18,6 @@ function instantiate(bytes: Uint8Array): { memory: { buffer: ArrayBuffer }; expo
   return { memory: inst.exports.memory as { buffer: ArrayBuffer }, exports: inst.exports };
 }
 
-/** Assembles WebAssembly text with binaryen's wasm-as. */
-function wat(text: string, flags: string[] = []): Uint8Array {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-wat-'));
-  try {
-    const input = path.join(dir, 'm.wat');
-    const output = path.join(dir, 'm.wasm');
-    fs.writeFileSync(input, text);
-    execFileSync(process.execPath, [require.resolve('binaryen/bin/wasm-as'), input, '-o', output, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
-    return new Uint8Array(fs.readFileSync(output));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** Bytes of every section except the rewritten ones, in order, for comparing before/after. */
 function untouched(mod: WasmModule): Buffer[] {
