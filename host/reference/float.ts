@@ -62,8 +62,14 @@ export function matvec(W: Matrix, x: ArrayLike<number>, y: Float64Array, accumul
   }
 }
 
+/**
+ * Sees every intermediate tensor of a step (calibration, SQNR reports): `layer` is −1
+ * for the encoder output `u` and the model output `o`.
+ */
+export type FloatObserver = (tensor: 'u' | 'v' | 's' | 'y' | 'a' | 'g' | 'o', layer: number, values: Float64Array) => void;
+
 /** Advance the state by one input step `x` (length d_in); returns the d_out outputs. */
-export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>): Float64Array {
+export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>, observe?: FloatObserver): Float64Array {
   const { d_model: H, d_state: P, d_out } = model.config;
   const act = model.config.act === 'gelu' ? gelu : relu;
 
@@ -73,6 +79,7 @@ export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>)
     u[h] += model.encoderBias[h];
     if (model.config.encoder_act === 'relu') u[h] = relu(u[h]);
   }
+  observe?.('u', -1, u);
 
   const v = new Float64Array(H);
   const bvRe = new Float64Array(P);
@@ -86,6 +93,7 @@ export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>)
     const sRe = state.sRe[i];
     const sIm = state.sIm[i];
     for (let h = 0; h < H; h++) v[h] = L.normScale[h] * u[h] + L.normShift[h];
+    observe?.('v', i, v);
 
     matvec(L.B_re, v, bvRe);
     matvec(L.B_im, v, bvIm);
@@ -95,6 +103,8 @@ export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>)
       sRe[p] = re;
       sIm[p] = im;
     }
+    observe?.('s', i, sRe);
+    observe?.('s', i, sIm);
 
     matvec(L.C_re, sRe, y);
     matvec(L.C_im, sIm, tmp);
@@ -102,18 +112,24 @@ export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>)
       y[h] = y[h] - tmp[h] + L.D[h] * v[h];
       a[h] = act(y[h]);
     }
+    observe?.('y', i, y);
+    observe?.('a', i, a);
 
     if (model.config.gate) {
       matvec(L.gateWeight!, a, g);
-      for (let h = 0; h < H; h++) u[h] += a[h] * sigmoid(g[h] + L.gateBias![h]);
+      for (let h = 0; h < H; h++) g[h] += L.gateBias![h];
+      observe?.('g', i, g);
+      for (let h = 0; h < H; h++) u[h] += a[h] * sigmoid(g[h]);
     } else {
       for (let h = 0; h < H; h++) u[h] += a[h];
     }
+    observe?.('u', i, u);
   });
 
   const o = new Float64Array(d_out);
   matvec(model.decoderWeight, u, o);
   for (let j = 0; j < d_out; j++) o[j] += model.decoderBias[j];
+  observe?.('o', -1, o);
   return o;
 }
 
