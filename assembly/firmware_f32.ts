@@ -62,6 +62,11 @@ export function output_len(): i32 {
   return <i32>hdr(H_D_OUT);
 }
 
+/** 0: the I/O buffers hold f32 (the integer engine returns 1). */
+export function io_format(): i32 {
+  return 0;
+}
+
 /** Read input_len() f32 from input_ptr(), advance the state, write output_len() f32 at output_ptr(). */
 export function step(): void {
   const H = <i32>hdr(H_D_MODEL);

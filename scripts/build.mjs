@@ -1,13 +1,16 @@
-// Build: the firmware engine (AssemblyScript → build/engine-f32.wasm) and the
-// bundled CLI (dist/sparrow.cjs + dist/engine-f32.wasm). The engine is rebuilt
-// only when a file in assembly/ is newer than it.
+// Build: the firmware engines (AssemblyScript → build/engine-f32.wasm and
+// build/engine-i16.wasm) and the bundled CLI (dist/sparrow.cjs + the engines).
+// An engine is rebuilt only when a file in assembly/ is newer than it.
 import asc from 'assemblyscript/asc';
 import * as esbuild from 'esbuild';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'fs';
 import { join } from 'path';
 
 const root = new URL('..', import.meta.url).pathname;
-const engine = join(root, 'build', 'engine-f32.wasm');
+const engines = [
+  { source: 'firmware_f32.ts', out: join(root, 'build', 'engine-f32.wasm') },
+  { source: 'firmware_i16.ts', out: join(root, 'build', 'engine-i16.wasm') },
+];
 
 /** Flags every firmware engine is built with; docs/firmware-abi.md explains each. */
 export const ENGINE_FLAGS = [
@@ -24,14 +27,15 @@ function newestSource(dir) {
 }
 
 mkdirSync(join(root, 'build'), { recursive: true });
-if (!existsSync(engine) || statSync(engine).mtimeMs < newestSource(join(root, 'assembly'))) {
-  const { error, stderr } = await asc.main([join(root, 'assembly', 'firmware_f32.ts'), '-o', engine, ...ENGINE_FLAGS]);
+for (const { source, out } of engines) {
+  if (existsSync(out) && statSync(out).mtimeMs >= newestSource(join(root, 'assembly'))) continue;
+  const { error, stderr } = await asc.main([join(root, 'assembly', source), '-o', out, ...ENGINE_FLAGS]);
   if (error) {
     console.error(stderr.toString());
-    console.error(`build: asc failed: ${error.message}`);
+    console.error(`build: asc failed on ${source}: ${error.message}`);
     process.exit(1);
   }
-  console.log(`build: ${engine} (${statSync(engine).size} bytes)`);
+  console.log(`build: ${out} (${statSync(out).size} bytes)`);
 }
 
 mkdirSync(join(root, 'dist'), { recursive: true });
@@ -46,5 +50,5 @@ await esbuild.build({
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });
-copyFileSync(engine, join(root, 'dist', 'engine-f32.wasm'));
+for (const { out } of engines) copyFileSync(out, join(root, 'dist', out.split('/').pop()));
 chmodSync(join(root, 'dist', 'sparrow.cjs'), 0o755);

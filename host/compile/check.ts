@@ -4,10 +4,10 @@
 // parser (host/wasm/binary.ts), so a check never trusts the compiler's word.
 // ============================================================================
 
-import { exportsOf, importsOf, memoryLimits, MemoryLimits, parseModule, scanInstructions, WasmModule } from '../wasm/binary';
+import { exportsOf, importsOf, memoryLimits, MemoryLimits, parseModule, scanInstructions, summarizeReachable, WasmModule } from '../wasm/binary';
 
 /** Function exports of the firmware ABI (docs/firmware-abi.md). */
-export const ABI_FUNCTIONS = ['init', 'reset', 'input_ptr', 'output_ptr', 'input_len', 'output_len', 'step', 'selftest'] as const;
+export const ABI_FUNCTIONS = ['init', 'reset', 'input_ptr', 'output_ptr', 'input_len', 'output_len', 'io_format', 'step', 'selftest'] as const;
 
 export interface FirmwareCheck {
   imports: string[];
@@ -20,6 +20,8 @@ export interface FirmwareCheck {
 export interface CheckOptions {
   /** When set, the memory must be exactly this many pages. */
   expectedPages?: number;
+  /** Integer firmware: no floating-point instruction may be reachable from step(). */
+  integer?: boolean;
 }
 
 export function checkFirmware(wasm: Uint8Array, opts: CheckOptions): FirmwareCheck {
@@ -50,6 +52,11 @@ export function checkFirmware(wasm: Uint8Array, opts: CheckOptions): FirmwareChe
   const simd = stats.filter((s) => s.simd > 0).length;
   if (grows > 0) problems.push(`memory.grow in ${grows} function${grows === 1 ? '' : 's'}`);
   if (simd > 0) problems.push(`SIMD instructions in ${simd} function${simd === 1 ? '' : 's'} (WAMR's classic interpreter rejects SIMD)`);
+
+  if (opts.integer && exportNames.includes('step')) {
+    const floats = summarizeReachable(mod, 'step', stats).float;
+    if (floats > 0) problems.push(`${floats} floating-point instructions reachable from step() in an integer firmware`);
+  }
 
   const exported = new Map(exportsOf(mod).map((e) => [e.name, e.kind]));
   const missing = ABI_FUNCTIONS.filter((n) => exported.get(n) !== 'func');

@@ -15,9 +15,12 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { describeModel } from '../model/describe';
+import { describeModel, describeQuantModel } from '../model/describe';
+import { QuantModel } from '../model/quant';
 import { Model } from '../model/types';
 import { stepFloat, zeroState } from '../reference/float';
+import { quantizeInput, runInt } from '../reference/int';
+import { createRunner } from '../runtime/runtime';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { parseModule, WasmModule } from '../wasm/binary';
@@ -25,13 +28,15 @@ import { setMemoryAndData } from '../wasm/link';
 import { ABI, WASM_PAGE_BYTES } from './abi';
 import { checkFirmware } from './check';
 import { FirmwareLayout, GoldenVectors, layoutF32, MemoryRegion } from './layout';
+import { IntGoldenVectors, layoutI16 } from './layout_i16';
+
 
 export interface CompileOptions {
   /** Golden input steps embedded for selftest() (≥ 16). */
   goldenSteps?: number;
   /** Seed of the golden inputs. */
   goldenSeed?: number;
-  /** selftest() relative tolerance: |out − ref| ≤ tol·(1 + |ref|). */
+  /** selftest() relative tolerance of the f32 engine: |out − ref| ≤ tol·(1 + |ref|); the integer engine compares exactly. */
   tolerance?: number;
   /** Run binaryen's wasm-opt over the linked module (default true). */
   wasmOpt?: boolean;
@@ -40,7 +45,7 @@ export interface CompileOptions {
 export interface Manifest {
   generator: string;
   abiVersion: number;
-  engine: 'f32';
+  engine: EngineName;
   model: {
     config: Model['config'];
     parameters: number;
@@ -76,21 +81,26 @@ export const FIRMWARE_FEATURES = ['--mvp-features', '--enable-sign-ext'];
 // Engine and tools
 // ---------------------------------------------------------------------------
 
-/** The prebuilt engine: next to the bundled CLI (dist/), or in build/ during development. */
-export function enginePath(): string {
-  const candidates = [path.join(__dirname, 'engine-f32.wasm'), path.join(__dirname, '..', '..', 'build', 'engine-f32.wasm')];
+export type EngineName = 'f32' | 'i16';
+
+/** A prebuilt engine: next to the bundled CLI (dist/), or in build/ during development. */
+export function enginePath(name: EngineName = 'f32'): string {
+  const file = `engine-${name}.wasm`;
+  const candidates = [path.join(__dirname, file), path.join(__dirname, '..', '..', 'build', file)];
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) throw new SparrowError(`firmware engine not built (looked for ${candidates.join(', ')}); run 'npm run build'`);
   return found;
 }
 
-let engineCache: { bytes: Uint8Array; module: WasmModule } | undefined;
-function loadEngine(): { bytes: Uint8Array; module: WasmModule } {
-  if (!engineCache) {
-    const bytes = new Uint8Array(fs.readFileSync(enginePath()));
-    engineCache = { bytes, module: parseModule(bytes) };
+const engineCache = new Map<EngineName, { bytes: Uint8Array; module: WasmModule }>();
+function loadEngine(name: EngineName): { bytes: Uint8Array; module: WasmModule } {
+  let e = engineCache.get(name);
+  if (!e) {
+    const bytes = new Uint8Array(fs.readFileSync(enginePath(name)));
+    e = { bytes, module: parseModule(bytes) };
+    engineCache.set(name, e);
   }
-  return engineCache;
+  return e;
 }
 
 function engineDataEnd(mod: WasmModule): number {
@@ -139,48 +149,72 @@ export function goldenVectors(model: Model, steps: number, seed: number, toleran
 // Compile
 // ---------------------------------------------------------------------------
 
-export function compileModel(model: Model, opts: CompileOptions = {}): Firmware {
+function goldenSteps(opts: CompileOptions): { steps: number; seed: number } {
   const steps = opts.goldenSteps ?? DEFAULT_GOLDEN_STEPS;
-  const seed = opts.goldenSeed ?? 1;
-  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE;
   if (!Number.isInteger(steps) || steps < 16) throw new SparrowError(`golden steps must be an integer ≥ 16, got ${steps}`);
+  return { steps, seed: opts.goldenSeed ?? 1 };
+}
 
-  const engine = loadEngine();
-  const golden = goldenVectors(model, steps, seed, tolerance);
-  const layout: FirmwareLayout = layoutF32(model, golden, engineDataEnd(engine.module));
-  let wasm = setMemoryAndData(engine.bytes, {
+/** Link a layout into an engine, optimize, check the binary, and run selftest() before anyone sees the firmware. */
+function finish(engine: EngineName, layout: FirmwareLayout, opts: CompileOptions): { wasm: Uint8Array; exports: string[] } {
+  let wasm = setMemoryAndData(loadEngine(engine).bytes, {
     pages: layout.pages,
     segments: [
       { offset: ABI.HEADER, data: layout.header },
       { offset: layout.constStart, data: layout.constBytes },
     ],
   });
-  const useWasmOpt = opts.wasmOpt ?? true;
-  if (useWasmOpt) wasm = runWasmOpt(wasm);
-
-  const check = checkFirmware(wasm, { expectedPages: layout.pages });
+  if (opts.wasmOpt ?? true) wasm = runWasmOpt(wasm);
+  const check = checkFirmware(wasm, { expectedPages: layout.pages, integer: engine === 'i16' });
   if (check.problems.length > 0) throw new SparrowError(`compiled firmware failed its checks: ${check.problems.join('; ')}`);
+  const misses = createRunner(wasm, 'compiled firmware').selftest();
+  if (misses !== 0) throw new SparrowError(`compiled firmware failed selftest(): ${misses} output values differ from the reference (this is a sparrow bug; please report it with the model)`);
+  return { wasm, exports: check.exports };
+}
 
-  const summary = describeModel(model);
-  const mutableBytes = layout.stateEnd - layout.stateStart;
+function manifestFor(engine: EngineName, model: { config: Model['config'] }, summary: { parameters: number; nonzeros: number; macsPerStep: number }, layout: FirmwareLayout, fw: { wasm: Uint8Array; exports: string[] }, golden: Manifest['golden'], opts: CompileOptions): Manifest {
   return {
-    wasm,
-    manifest: {
-      generator: 'sparrow',
-      abiVersion: ABI.ABI_VERSION,
-      engine: 'f32',
-      model: { config: model.config, parameters: summary.parameters, nonzeros: summary.nonzeros, macsPerStep: summary.macsPerStep },
-      firmware: {
-        wasmBytes: wasm.length,
-        dataBytes: layout.header.length + layout.constBytes.length,
-        linearMemoryBytes: layout.pages * WASM_PAGE_BYTES,
-        pages: layout.pages,
-        mutableBytes,
-        regions: layout.regions,
-        exports: check.exports,
-      },
-      golden: { steps, seed, tolerance },
-      build: { wasmOpt: useWasmOpt, features: 'mvp+sign-ext' },
+    generator: 'sparrow',
+    abiVersion: ABI.ABI_VERSION,
+    engine,
+    model: { config: model.config, parameters: summary.parameters, nonzeros: summary.nonzeros, macsPerStep: summary.macsPerStep },
+    firmware: {
+      wasmBytes: fw.wasm.length,
+      dataBytes: layout.header.length + layout.constBytes.length,
+      linearMemoryBytes: layout.pages * WASM_PAGE_BYTES,
+      pages: layout.pages,
+      mutableBytes: layout.stateEnd - layout.stateStart,
+      regions: layout.regions,
+      exports: fw.exports,
     },
+    golden,
+    build: { wasmOpt: opts.wasmOpt ?? true, features: 'mvp+sign-ext' },
   };
+}
+
+/** f32 firmware of a float model. */
+export function compileModel(model: Model, opts: CompileOptions = {}): Firmware {
+  const { steps, seed } = goldenSteps(opts);
+  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE;
+  const golden = goldenVectors(model, steps, seed, tolerance);
+  const layout = layoutF32(model, golden, engineDataEnd(loadEngine('f32').module));
+  const fw = finish('f32', layout, opts);
+  return { wasm: fw.wasm, manifest: manifestFor('f32', model, describeModel(model), layout, fw, { steps, seed, tolerance }, opts) };
+}
+
+/** Integer golden vectors: N(0, 1) inputs quantized to the model's input format, outputs from the integer reference. */
+export function intGoldenVectors(q: QuantModel, steps: number, seed: number): IntGoldenVectors {
+  const rng = makeRng(seed);
+  const inputs = new Int16Array(steps * q.config.d_in);
+  for (let i = 0; i < inputs.length; i++) inputs[i] = quantizeInput(rng.normal(), q.inputFrac);
+  return { steps, inputs, outputs: runInt(q, inputs, steps) };
+}
+
+/** Integer (w8a16) firmware of a quantized model: bit-exact with host/reference/int.ts. */
+export function compileQuantModel(q: QuantModel, opts: CompileOptions = {}): Firmware {
+  const { steps, seed } = goldenSteps(opts);
+  const golden = intGoldenVectors(q, steps, seed);
+  const layout = layoutI16(q, golden, engineDataEnd(loadEngine('i16').module));
+  const fw = finish('i16', layout, opts);
+  return { wasm: fw.wasm, manifest: manifestFor('i16', q, describeQuantModel(q), layout, fw, { steps, seed, tolerance: 0 }, opts) };
 }

@@ -16,7 +16,7 @@ import { Matrix, Model } from '../model/types';
 import { ABI, WASM_PAGE_BYTES } from './abi';
 
 /** Alignment of every array: 16 bytes keeps f32/u32 aligned and leaves room for wider loads later. */
-const ALIGN = 16;
+export const ALIGN = 16;
 
 export interface GoldenVectors {
   steps: number;
@@ -46,10 +46,10 @@ export interface FirmwareLayout {
   regions: MemoryRegion[];
 }
 
-const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+export const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
-/** A bump allocator over a growable byte buffer starting at `base`. */
-function arena(base: number) {
+/** A bump allocator over a growable byte buffer starting at `base` (16-byte aligned allocations). */
+export function arena(base: number) {
   let bytes = new Uint8Array(4096);
   let end = base;
   const ensure = (upTo: number): void => {

@@ -4,6 +4,7 @@
 // ============================================================================
 
 import { nnzOf, tensorSlots } from './model';
+import { QMatrix, QuantModel } from './quant';
 import { Model } from './types';
 
 export interface TensorSummary {
@@ -66,5 +67,21 @@ export function describeModel(model: Model): ModelSummary {
     matrixSparsity: matrixEntries === 0 ? 0 : 1 - matrixNonzeros / matrixEntries,
     firmwareWeightBytes: tensors.reduce((a, t) => a + t.firmwareBytes, 0),
     macsPerStep,
+  };
+}
+
+/** Counts of a quantized model (same definitions as describeModel). */
+export function describeQuantModel(q: QuantModel): { parameters: number; nonzeros: number; macsPerStep: number } {
+  const { d_in, d_model: H, d_state: P, d_out, n_layers, gate } = q.config;
+  const nnz = (m: QMatrix): number => (m.kind === 'csr' ? m.indptr![m.rows] : m.values.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0));
+  const mats: QMatrix[] = [q.encoderWeight, q.decoderWeight];
+  for (const L of q.layers) mats.push(L.B_re, L.B_im, L.C_re, L.C_im, ...(L.gateWeight ? [L.gateWeight] : []));
+  const matrixEntries = H * d_in + d_out * H + n_layers * (4 * P * H + (gate ? H * H : 0));
+  const matrixNonzeros = mats.reduce((a, m) => a + nnz(m), 0);
+  const vectorParams = H + d_out + n_layers * (3 * H + 2 * P + (gate ? H : 0));
+  return {
+    parameters: matrixEntries + vectorParams,
+    nonzeros: matrixNonzeros + vectorParams,
+    macsPerStep: matrixNonzeros + n_layers * (2 * H + 4 * P + (gate ? H : 0)),
   };
 }

@@ -16,6 +16,10 @@ export interface FirmwareExports {
   output_ptr(): number;
   input_len(): number;
   output_len(): number;
+  /** 0: f32 I/O buffers; 1: int16 (integer firmware, with input_frac/output_frac). */
+  io_format(): number;
+  input_frac?(): number;
+  output_frac?(): number;
   step(): void;
   selftest(): number;
 }
@@ -23,17 +27,24 @@ export interface FirmwareExports {
 export interface FirmwareRunner {
   readonly inputLen: number;
   readonly outputLen: number;
+  readonly ioFormat: 'f32' | 'i16';
   readonly exports: FirmwareExports;
-  /** One time step: `x` has inputLen values; returns a fresh array of outputLen values. */
+  /**
+   * One time step: `x` has inputLen real values; returns a fresh array of outputLen real
+   * values. Integer firmware quantizes the input (round half up, saturate) and
+   * dequantizes the output with its fracs, so both kinds are drop-in for each other.
+   */
   step(x: ArrayLike<number>): Float32Array;
   /** A whole [T, inputLen] sequence from the current state; returns [T, outputLen]. */
   run(sequence: ArrayLike<number>, T: number): Float32Array;
+  /** Integer firmware only: int16 in, int16 out, no conversion (`sparrow run --raw`). */
+  runRaw(sequence: ArrayLike<number>, T: number): Int16Array;
   /** Zero the recurrent state. */
   reset(): void;
   selftest(): number;
 }
 
-const REQUIRED = ['memory', 'init', 'reset', 'input_ptr', 'output_ptr', 'input_len', 'output_len', 'step', 'selftest'] as const;
+const REQUIRED = ['memory', 'init', 'reset', 'input_ptr', 'output_ptr', 'input_len', 'output_len', 'io_format', 'step', 'selftest'] as const;
 
 export function instantiateFirmware(wasm: Uint8Array, name = 'firmware'): FirmwareExports {
   let module: WebAssembly.Module;
@@ -60,19 +71,32 @@ export function createRunner(wasm: Uint8Array, name = 'firmware'): FirmwareRunne
   const outputLen = fw.output_len();
   const inPtr = fw.input_ptr();
   const outPtr = fw.output_ptr();
+  const integer = fw.io_format() === 1;
   // Memory never grows (fixed pages), so these views stay valid for the instance's life.
-  const input = new Float32Array(fw.memory.buffer, inPtr, inputLen);
-  const output = new Float32Array(fw.memory.buffer, outPtr, outputLen);
+  const input = integer ? new Int16Array(fw.memory.buffer, inPtr, inputLen) : new Float32Array(fw.memory.buffer, inPtr, inputLen);
+  const output = integer ? new Int16Array(fw.memory.buffer, outPtr, outputLen) : new Float32Array(fw.memory.buffer, outPtr, outputLen);
+  const inScale = integer ? 2 ** fw.input_frac!() : 1;
+  const outScale = integer ? 2 ** -fw.output_frac!() : 1;
+  const toInput = (v: number): number => (integer ? Math.max(-32768, Math.min(32767, Math.floor(v * inScale + 0.5))) : v);
 
-  const step = (x: ArrayLike<number>): Float32Array => {
-    if (x.length !== inputLen) throw new SparrowError(`${name}: step input has ${x.length} values, the firmware takes ${inputLen}`);
-    input.set(x);
-    fw.step();
-    return output.slice();
-  };
   const run = (sequence: ArrayLike<number>, T: number): Float32Array => {
     if (sequence.length !== T * inputLen) throw new SparrowError(`${name}: sequence has ${sequence.length} values, expected T·d_in = ${T}·${inputLen}`);
     const out = new Float32Array(T * outputLen);
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < inputLen; j++) input[j] = toInput(sequence[t * inputLen + j]);
+      fw.step();
+      for (let j = 0; j < outputLen; j++) out[t * outputLen + j] = output[j] * outScale;
+    }
+    return out;
+  };
+  const step = (x: ArrayLike<number>): Float32Array => {
+    if (x.length !== inputLen) throw new SparrowError(`${name}: step input has ${x.length} values, the firmware takes ${inputLen}`);
+    return run(x, 1);
+  };
+  const runRaw = (sequence: ArrayLike<number>, T: number): Int16Array => {
+    if (!integer) throw new SparrowError(`${name}: --raw needs an integer firmware; this one has f32 I/O`);
+    if (sequence.length !== T * inputLen) throw new SparrowError(`${name}: sequence has ${sequence.length} values, expected T·d_in = ${T}·${inputLen}`);
+    const out = new Int16Array(T * outputLen);
     for (let t = 0; t < T; t++) {
       for (let j = 0; j < inputLen; j++) input[j] = sequence[t * inputLen + j];
       fw.step();
@@ -80,5 +104,5 @@ export function createRunner(wasm: Uint8Array, name = 'firmware'): FirmwareRunne
     }
     return out;
   };
-  return { inputLen, outputLen, exports: fw, step, run, reset: () => fw.reset(), selftest: () => fw.selftest() };
+  return { inputLen, outputLen, ioFormat: integer ? 'i16' : 'f32', exports: fw, step, run, runRaw, reset: () => fw.reset(), selftest: () => fw.selftest() };
 }

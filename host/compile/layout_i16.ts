@@ -1,0 +1,182 @@
+// ============================================================================
+// Memory layout of an integer (w8a16) firmware, decided at compile time. Same
+// regions as layout.ts (header, engine constants, const data, zeroed mutable
+// region). Every requantization shift is computed here, per row, from the
+// model's fracs, and checked to lie in the range the engine's i64 shifts
+// handle exactly; step() never computes a scale.
+// ============================================================================
+
+import { QMatrix, QuantModel } from '../model/quant';
+import { SparrowError } from '../util/errors';
+import { WASM_PAGE_BYTES } from './abi';
+import { ABI_I16 as ABI } from './abi_i16';
+import { ALIGN, alignUp, arena, FirmwareLayout, MemoryRegion } from './layout';
+
+export interface IntGoldenVectors {
+  steps: number;
+  /** [steps, d_in] int16 inputs. */
+  inputs: Int16Array;
+  /** [steps, d_out] int16 outputs of the integer reference. */
+  outputs: Int16Array;
+}
+
+/** The engine shifts in i64: left shifts up to 31 bits of an int32 stay exact, right shifts up to 62. */
+function checkShift(k: number, what: string): number {
+  if (!Number.isInteger(k) || k < -31 || k > 62) throw new SparrowError(`${what}: requantization shift ${k} is outside [-31, 62]; the tensor formats are inconsistent`);
+  return k;
+}
+
+export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDataEnd: number): FirmwareLayout {
+  const c = model.config;
+  const H = c.d_model;
+  const P = c.d_state;
+  const constStart = alignUp(Math.max(engineDataEnd, ABI.HEADER + ABI.HEADER_BYTES), ALIGN);
+  const k = arena(constStart);
+  let weightBytes = 0;
+  let indexBytes = 0;
+
+  const shifts = (what: string, rows: number, shift: (r: number) => number): number => {
+    const s = new Int8Array(rows);
+    for (let r = 0; r < rows; r++) s[r] = checkShift(shift(r), `${what} row ${r}`);
+    return k.put(s);
+  };
+  const matrix = (m: QMatrix): number => {
+    const desc = k.alloc(ABI.MATRIX_BYTES);
+    k.u32(desc + ABI.M_ROWS, m.rows);
+    k.u32(desc + ABI.M_COLS, m.cols);
+    k.u32(desc + ABI.M_VALUES, k.put(m.values));
+    weightBytes += m.values.byteLength;
+    if (m.kind === 'dense') {
+      k.u32(desc + ABI.M_KIND, ABI.KIND_DENSE);
+    } else {
+      k.u32(desc + ABI.M_KIND, ABI.KIND_CSR);
+      const indptr = Uint32Array.from(m.indptr!);
+      const indices = Uint16Array.from(m.indices!);
+      k.u32(desc + ABI.M_INDPTR, k.put(indptr));
+      k.u32(desc + ABI.M_INDICES, k.put(indices));
+      indexBytes += indptr.byteLength + indices.byteLength;
+    }
+    return desc;
+  };
+  const data = (v: Int8Array | Int16Array | Int32Array): number => {
+    weightBytes += v.byteLength;
+    return k.put(v);
+  };
+
+  const encoder = matrix(model.encoderWeight);
+  const encoderBias = data(model.encoderBias);
+  const encoderShift = shifts('encoder', H, (h) => model.encoderWeight.rowFrac[h] + model.inputFrac - model.encoderFrac);
+  const layerTable = k.alloc(ABI.LAYER_BYTES * c.n_layers);
+  const layerPtrs = model.layers.map((L, i) => {
+    const d = layerTable + i * ABI.LAYER_BYTES;
+    const f = L.fmt;
+    const w = `layers.${i}`;
+    k.u32(d + ABI.L_NORM_SCALE, data(L.normScale));
+    k.u32(d + ABI.L_NORM_SHIFT, data(L.normShift));
+    k.u32(d + ABI.L_NORM_K, checkShift(L.normScaleFrac + f.uIn - f.v, `${w}.norm`));
+    k.u32(d + ABI.L_LAMBDA_RE, data(L.lambdaRe));
+    k.u32(d + ABI.L_LAMBDA_IM, data(L.lambdaIm));
+    k.u32(d + ABI.L_B_RE, matrix(L.B_re));
+    k.u32(d + ABI.L_B_IM, matrix(L.B_im));
+    k.u32(d + ABI.L_B_SHIFT, shifts(`${w}.ssm.B`, P, (p) => L.B_re.rowFrac[p] + f.v - f.s));
+    k.u32(d + ABI.L_C_RE, matrix(L.C_re));
+    k.u32(d + ABI.L_C_IM, matrix(L.C_im));
+    k.u32(d + ABI.L_C_SHIFT, shifts(`${w}.ssm.C`, H, (h) => L.C_re.rowFrac[h] + f.s - f.y));
+    k.u32(d + ABI.L_D, data(L.D));
+    k.u32(d + ABI.L_D_K, checkShift(L.dFrac + f.v - f.y, `${w}.ssm.D`));
+    if (c.act === 'gelu') k.u32(d + ABI.L_ACT_LUT, data(L.actLut!));
+    if (c.gate) {
+      k.u32(d + ABI.L_GATE_W, matrix(L.gateWeight!));
+      k.u32(d + ABI.L_GATE_BIAS, data(L.gateBias!));
+      k.u32(d + ABI.L_GATE_SHIFT, shifts(`${w}.gate`, H, (h) => L.gateWeight!.rowFrac[h] + f.a - f.g));
+      k.u32(d + ABI.L_SIGMOID_LUT, data(L.sigmoidLut!));
+    }
+    k.u32(d + ABI.L_U_K, checkShift(f.uIn - f.uOut, `${w} residual`));
+    k.u32(d + ABI.L_Z_K, checkShift(f.a - f.uOut, `${w} block output`));
+    return d;
+  });
+  const lastFrac = model.layers.length > 0 ? model.layers[model.layers.length - 1].fmt.uOut : model.encoderFrac;
+  const decoder = matrix(model.decoderWeight);
+  const decoderBias = data(model.decoderBias);
+  const decoderShift = shifts('decoder', c.d_out, (j) => model.decoderWeight.rowFrac[j] + lastFrac - model.outputFrac);
+  const goldenInput = k.put(golden.inputs);
+  const goldenOutput = k.put(golden.outputs);
+  const constEnd = k.end();
+
+  // Mutable region.
+  const stateStart = alignUp(constEnd, ALIGN);
+  let cursor = stateStart;
+  const buffer = (bytes: number): number => {
+    const addr = alignUp(cursor, ALIGN);
+    cursor = addr + bytes;
+    return addr;
+  };
+  const input = buffer(2 * c.d_in);
+  const output = buffer(2 * c.d_out);
+  const [u, v, y, a, z] = [buffer(2 * H), buffer(2 * H), buffer(2 * H), buffer(2 * H), buffer(2 * H)];
+  const accLen = Math.max(H, P, c.d_out);
+  const accRe = buffer(4 * accLen);
+  const accIm = buffer(4 * accLen);
+  const statesStart = alignUp(cursor, ALIGN);
+  for (const d of layerPtrs) {
+    k.u32(d + ABI.L_STATE_RE, buffer(2 * P));
+    k.u32(d + ABI.L_STATE_IM, buffer(2 * P));
+  }
+  const stateEnd = alignUp(cursor, ALIGN);
+
+  const goldenBytes = golden.inputs.byteLength + golden.outputs.byteLength;
+  const regions: MemoryRegion[] = [
+    { name: 'weights, biases, tables, shifts', bytes: weightBytes, kind: 'const' },
+    { name: 'sparse indices', bytes: indexBytes, kind: 'const' },
+    { name: 'golden vectors', bytes: goldenBytes, kind: 'const' },
+    { name: 'header, descriptors, alignment', bytes: ABI.HEADER_BYTES + (constEnd - constStart) - weightBytes - indexBytes - goldenBytes, kind: 'const' },
+    { name: 'io buffers', bytes: 2 * (c.d_in + c.d_out), kind: 'mutable' },
+    { name: 'scratch', bytes: 10 * H + 8 * accLen, kind: 'mutable' },
+    { name: 'ssm state', bytes: stateEnd - statesStart, kind: 'mutable' },
+  ];
+
+  const header = new Uint8Array(ABI.HEADER_BYTES);
+  const hv = new DataView(header.buffer);
+  const set = (field: number, value: number): void => hv.setUint32(field, value >>> 0, true);
+  set(ABI.H_MAGIC, ABI.MAGIC);
+  set(ABI.H_ABI, ABI.ABI_VERSION);
+  set(ABI.H_D_IN, c.d_in);
+  set(ABI.H_D_MODEL, H);
+  set(ABI.H_D_STATE, P);
+  set(ABI.H_D_OUT, c.d_out);
+  set(ABI.H_N_LAYERS, c.n_layers);
+  set(ABI.H_FLAGS, (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0));
+  set(ABI.H_INPUT, input);
+  set(ABI.H_OUTPUT, output);
+  set(ABI.H_U, u);
+  set(ABI.H_V, v);
+  set(ABI.H_Y, y);
+  set(ABI.H_A, a);
+  set(ABI.H_Z, z);
+  set(ABI.H_ACC_RE, accRe);
+  set(ABI.H_ACC_IM, accIm);
+  set(ABI.H_ENCODER, encoder);
+  set(ABI.H_ENCODER_BIAS, encoderBias);
+  set(ABI.H_ENCODER_SHIFT, encoderShift);
+  set(ABI.H_DECODER, decoder);
+  set(ABI.H_DECODER_BIAS, decoderBias);
+  set(ABI.H_DECODER_SHIFT, decoderShift);
+  set(ABI.H_LAYERS, layerTable);
+  set(ABI.H_GOLDEN_STEPS, golden.steps);
+  set(ABI.H_GOLDEN_INPUT, goldenInput);
+  set(ABI.H_GOLDEN_OUTPUT, goldenOutput);
+  set(ABI.H_INPUT_FRAC, model.inputFrac);
+  set(ABI.H_OUTPUT_FRAC, model.outputFrac);
+  set(ABI.H_STATE_START, stateStart);
+  set(ABI.H_STATE_END, stateEnd);
+
+  return {
+    header,
+    constStart,
+    constBytes: k.bytes().slice(),
+    stateStart,
+    stateEnd,
+    pages: Math.max(1, Math.ceil(stateEnd / WASM_PAGE_BYTES)),
+    regions,
+  };
+}
