@@ -12,7 +12,9 @@ import { importS5, readImportFile } from '../model/import';
 import { readModel, writeModel } from '../model/model';
 import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
+import { quantizeModelFile } from '../compress/files';
 import { describeFile } from '../report/info';
+import { formatTable } from '../report/table';
 import { createRunner } from '../runtime/runtime';
 import { readFirmware } from '../runtime/files';
 import { SparrowError } from '../util/errors';
@@ -74,13 +76,34 @@ export function buildProgram(): Command {
     .argument('<firmware>', 'firmware.wasm or model .safetensors')
     .requiredOption('-i, --input <file>', 'input sequence (.npy or .csv), shape [T, d_in]')
     .option('-o, --output <file>', 'write outputs [T, d_out] to .npy or .csv (default: CSV on stdout)')
-    .action((target: string, o: { input: string; output?: string }) => {
-      const wasm = target.endsWith('.wasm') ? readFirmware(target) : compileInMemory(target).wasm;
+    .option('--raw', 'integer firmware: the input holds int16 values and the output is int16 (no scaling)', false)
+    .action((target: string, o: { input: string; output?: string; raw: boolean }) => {
+      const wasm = target.endsWith('.wasm') ? readFirmware(target) : compileInMemory(target, { wasmOpt: false }).wasm;
       const runner = createRunner(wasm, target);
       const seq = readSequence(o.input, runner.inputLen);
-      const out = runner.run(seq.data, seq.T);
+      const out = o.raw ? Float32Array.from(runner.runRaw(seq.data, seq.T)) : runner.run(seq.data, seq.T);
       if (o.output) writeSequence(o.output, out, seq.T, runner.outputLen);
       else process.stdout.write(formatSequenceCsv(out, seq.T, runner.outputLen));
+    });
+
+  program
+    .command('quantize')
+    .description('w8a16 post-training quantization with power-of-two scales; prints per-layer and output SQNR')
+    .argument('<model>', 'float model .safetensors')
+    .requiredOption('-o, --out <file>', 'output quantized .safetensors')
+    .option('--calib <file>', 'calibration inputs, a [T, d_in] .npy or .csv sequence')
+    .option('--calib-random <steps>', 'calibrate on this many steps of N(0, 1) inputs instead', intOption(1, 10_000_000))
+    .option('--per-channel', 'one scale per weight row instead of per matrix', false)
+    .option('--seed <n>', 'seed of --calib-random', intOption(0, 2 ** 31 - 1), 0)
+    .option('--json', 'machine-readable output')
+    .action((modelPath: string, o: { out: string; calib?: string; calibRandom?: number; perChannel: boolean; seed: number; json?: boolean }) => {
+      if ((o.calib === undefined) === (o.calibRandom === undefined)) throw new SparrowError('quantize: give exactly one of --calib <file> or --calib-random <steps>');
+      const r = quantizeModelFile(modelPath, o.out, o);
+      print(!!o.json, r, () => [
+        `wrote ${o.out} (w8a16: int8 weights, int16 activations and states, Q15 Λ, int32 accumulators)`,
+        `SQNR against the float model on the ${r.sqnr.steps} calibration steps:`,
+        formatTable(['after', 'SQNR (dB)'], [...r.sqnr.blocks.map((b) => [b.name, Number(b.sqnrDb.toFixed(1))]), ['output', Number(r.sqnr.outputDb.toFixed(1))]]),
+      ].join('\n'));
     });
 
   program

@@ -7,10 +7,11 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { readModel } from '../model/model';
+import { parseAnyModel } from '../model/quant_file';
+import { SparrowError } from '../util/errors';
 import { formatBytes, formatNumber } from '../report/table';
 import { writeFileAtomic } from '../util/atomic';
-import { CompileOptions, compileModel, Firmware, Manifest } from './compile';
+import { CompileOptions, compileModel, compileQuantModel, Firmware, Manifest } from './compile';
 
 export interface FileManifest extends Manifest {
   source: { model: string; modelSha256: string; firmwareSha256: string };
@@ -18,13 +19,27 @@ export interface FileManifest extends Manifest {
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
+function readForCompile(modelPath: string): ReturnType<typeof parseAnyModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(fs.readFileSync(modelPath));
+  } catch (e) {
+    throw new SparrowError(`${modelPath}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return parseAnyModel(bytes, modelPath);
+}
+
+/** Float models compile to the f32 engine, quantized models to the integer engine. */
+function compileAny(m: ReturnType<typeof parseAnyModel>, opts: CompileOptions): Firmware {
+  return m.kind === 'float' ? compileModel(m.model, opts) : compileQuantModel(m.model, opts);
+}
+
 export function compileInMemory(modelPath: string, opts: CompileOptions = {}): Firmware {
-  return compileModel(readModel(modelPath), opts);
+  return compileAny(readForCompile(modelPath), opts);
 }
 
 export function compileToDirectory(modelPath: string, outDir: string, opts: CompileOptions = {}): { manifest: FileManifest; summary: string } {
-  const model = readModel(modelPath);
-  const fw = compileModel(model, opts);
+  const fw = compileAny(readForCompile(modelPath), opts);
   const manifest: FileManifest = {
     ...fw.manifest,
     source: { model: path.basename(modelPath), modelSha256: sha256(fs.readFileSync(modelPath)), firmwareSha256: sha256(fw.wasm) },
@@ -37,7 +52,7 @@ export function compileToDirectory(modelPath: string, outDir: string, opts: Comp
     `wrote ${wasmPath} (${formatBytes(f.wasmBytes)}) and manifest.json`,
     `  linear memory ${formatBytes(f.linearMemoryBytes)} (${f.pages} page${f.pages === 1 ? '' : 's'}, fixed), of which ${formatBytes(f.dataBytes)} initialised data and ${formatBytes(f.mutableBytes)} state/scratch/io`,
     `  ${formatNumber(manifest.model.nonzeros)} nonzero parameters of ${formatNumber(manifest.model.parameters)}, ${formatNumber(manifest.model.macsPerStep)} MACs/step`,
-    `  checks: 0 imports, no memory.grow, no SIMD, initial = maximum pages; selftest() = 0 over ${manifest.golden.steps} golden steps`,
+    `  ${manifest.engine === 'i16' ? 'integer (w8a16) engine, no float instruction in step()' : 'f32 engine'}; checks: 0 imports, no memory.grow, no SIMD, initial = maximum pages; selftest() = 0 over ${manifest.golden.steps} golden steps${manifest.engine === 'i16' ? ' (bit-exact)' : ''}`,
   ].join('\n');
   return { manifest, summary };
 }

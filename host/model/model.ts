@@ -86,7 +86,8 @@ export function tensorSlots(c: ModelConfig): { matrices: MatrixSlot[]; vectors: 
 // Tensors → Model (with validation)
 // ---------------------------------------------------------------------------
 
-function parseConfig(meta: Record<string, string>, file: string): ModelConfig {
+/** Validate format, version and config of the metadata (float and quantized files alike). */
+export function parseConfig(meta: Record<string, string>, file: string): ModelConfig {
   if (meta.format !== FORMAT_NAME) {
     throw inputError(file, '__metadata__.format', meta.format === undefined ? 'missing; not a sparrow model file' : `is "${meta.format}", expected "${FORMAT_NAME}"`);
   }
@@ -136,7 +137,7 @@ function expectFloat32(t: Tensor | undefined, file: string, name: string, shape:
   return data;
 }
 
-function toInt32(t: Tensor, file: string, name: string): Int32Array {
+export function toInt32(t: Tensor, file: string, name: string): Int32Array {
   switch (t.dtype) {
     case 'I32':
       return t.data as Int32Array;
@@ -164,8 +165,8 @@ function toInt32(t: Tensor, file: string, name: string): Int32Array {
   }
 }
 
-/** Check the CSR invariants the kernels rely on; `what` names the matrix in errors. */
-export function validateCsr(m: CsrMatrix, file: string, what: string): void {
+/** Check the CSR invariants the kernels rely on; `what` names the matrix in errors. Values may be float or integer. */
+export function validateCsr(m: { rows: number; cols: number; indptr: Int32Array; indices: Int32Array; values: ArrayLike<number> }, file: string, what: string): void {
   const { rows, cols, indptr, indices, values } = m;
   if (indptr.length !== rows + 1) throw inputError(file, `${what}.indptr`, `has ${indptr.length} entries, expected rows + 1 = ${rows + 1}`);
   if (indptr[0] !== 0) throw inputError(file, `${what}.indptr`, `must start at 0, starts at ${indptr[0]}`);
@@ -225,6 +226,7 @@ export function validateStability(lambdaRe: Float32Array, lambdaIm: Float32Array
 
 export function modelFromTensorFile(tf: TensorFile, file: string): Model {
   const config = parseConfig(tf.metadata, file);
+  if (tf.metadata.quant !== undefined) throw inputError(file, undefined, 'is a quantized (w8a16) model; this command needs the float model');
   const sparseShapes = parseSparseShapes(tf.metadata, file);
   const { matrices, vectors } = tensorSlots(config);
   const known = new Set<string>();

@@ -96,6 +96,10 @@ export function createRunner(wasm: Uint8Array, name = 'firmware'): FirmwareRunne
   const runRaw = (sequence: ArrayLike<number>, T: number): Int16Array => {
     if (!integer) throw new SparrowError(`${name}: --raw needs an integer firmware; this one has f32 I/O`);
     if (sequence.length !== T * inputLen) throw new SparrowError(`${name}: sequence has ${sequence.length} values, expected T·d_in = ${T}·${inputLen}`);
+    for (let i = 0; i < sequence.length; i++) {
+      const v = sequence[i];
+      if (!Number.isInteger(v) || v < -32768 || v > 32767) throw new SparrowError(`${name}: raw input value ${v} at step ${Math.floor(i / inputLen)} is not an int16 integer`);
+    }
     const out = new Int16Array(T * outputLen);
     for (let t = 0; t < T; t++) {
       for (let j = 0; j < inputLen; j++) input[j] = sequence[t * inputLen + j];
