@@ -89,9 +89,19 @@ export function createRunner(wasm: Uint8Array, name = 'firmware'): FirmwareRunne
     }
     return out;
   };
+  // The streaming path: one copy in, one call, one copy out (no per-call closures or loops over T).
   const step = (x: ArrayLike<number>): Float32Array => {
     if (x.length !== inputLen) throw new SparrowError(`${name}: step input has ${x.length} values, the firmware takes ${inputLen}`);
-    return run(x, 1);
+    if (!integer) {
+      input.set(x);
+      fw.step();
+      return (output as Float32Array).slice();
+    }
+    for (let j = 0; j < inputLen; j++) input[j] = toInput(x[j]);
+    fw.step();
+    const y = new Float32Array(outputLen);
+    for (let j = 0; j < outputLen; j++) y[j] = output[j] * outScale;
+    return y;
   };
   const runRaw = (sequence: ArrayLike<number>, T: number): Int16Array => {
     if (!integer) throw new SparrowError(`${name}: --raw needs an integer firmware; this one has f32 I/O`);
