@@ -72,14 +72,20 @@ export const L_STATE_RE: usize = 80; // i16[P]
 export const L_STATE_IM: usize = 84;
 export const LAYER_BYTES: usize = 88;
 
-// Matrix descriptor (int8 values).
+// Matrix descriptor (int8 values, in row-major nonzero order; formats in host/compress/formats.ts).
 export const M_KIND: usize = 0;
 export const M_ROWS: usize = 4;
 export const M_COLS: usize = 8;
-export const M_VALUES: usize = 12; // i8[rows·cols] or i8[nnz]
-export const M_INDPTR: usize = 16; // u32[rows+1]
-export const M_INDICES: usize = 20; // u16[nnz]
+export const M_VALUES: usize = 12; // i8[rows·cols] (dense) or i8[nnz]
+export const M_INDPTR: usize = 16; // CSR: row pointers; delta and bitmap: nnz
+export const M_INDICES: usize = 20; // CSR: columns; delta: gap stream; bitmap: bits
 export const MATRIX_BYTES: usize = 24;
 
 export const KIND_DENSE: u32 = 0;
-export const KIND_CSR: u32 = 1;
+export const KIND_CSR16_P32: u32 = 1; // u32 row pointers, u16 columns
+export const KIND_CSR16_P16: u32 = 2; // u16 row pointers, u16 columns
+export const KIND_CSR8_P32: u32 = 3; // u32 row pointers, u8 columns
+export const KIND_CSR8_P16: u32 = 4; // u16 row pointers, u8 columns
+export const KIND_DELTA8: u32 = 5; // 8-bit gaps, 255 = escape
+export const KIND_DELTA4: u32 = 6; // 4-bit gaps, low nibble first, 15 = escape
+export const KIND_BITMAP: u32 = 7; // one bit per entry, row-major, LSB first

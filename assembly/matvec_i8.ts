@@ -1,41 +1,107 @@
 // ============================================================================
-// int8 × int16 → int32 matrix-vector kernels. One multiply-add per stored
-// weight; the quantizer proved at compile time that no row's worst case can
-// exceed int32, so the accumulators never wrap.
+// int8 × int16 → int32 matrix-vector kernels, one per storage format
+// (host/compress/formats.ts). Each does one multiply-add per stored weight; they
+// differ in how they find the next nonzero's column:
+//   dense   none (the loop counter)           csr*    one u8/u16 column load
+//   delta*  a 4/8-bit gap read, escapes rare   bitmap  a bit test per entry (rows·cols)
+// The quantizer proved at compile time that no row's worst case exceeds int32.
 // ============================================================================
 
-import { KIND_DENSE, M_COLS, M_INDICES, M_INDPTR, M_KIND, M_ROWS, M_VALUES } from './abi_i16';
+import {
+  KIND_BITMAP, KIND_CSR16_P16, KIND_CSR16_P32, KIND_CSR8_P16, KIND_CSR8_P32, KIND_DELTA4, KIND_DELTA8, KIND_DENSE,
+  M_COLS, M_INDICES, M_INDPTR, M_KIND, M_ROWS, M_VALUES,
+} from './abi_i16';
+
+@inline function xAt(x: usize, c: usize): i32 {
+  return <i32>load<i16>(x + (c << 1));
+}
 
 export function denseMatvecI8(values: usize, rows: i32, cols: i32, x: usize, acc: usize): void {
   let w = values;
   for (let r = 0; r < rows; r++) {
     let s: i32 = 0;
     for (let c = 0; c < cols; c++) {
-      s += <i32>load<i8>(w) * <i32>load<i16>(x + (<usize>c << 1));
+      s += <i32>load<i8>(w) * xAt(x, <usize>c);
       w += 1;
     }
     store<i32>(acc + (<usize>r << 2), s);
   }
 }
 
-export function csrMatvecI8(indptr: usize, indices: usize, values: usize, rows: i32, x: usize, acc: usize): void {
-  let k = load<u32>(indptr);
+/** CSR with TP row pointers (u16/u32) and TI columns (u8/u16). */
+function csrMatvecI8<TP, TI>(indptr: usize, indices: usize, values: usize, rows: i32, x: usize, acc: usize): void {
+  let k = <u32>load<TP>(indptr);
   for (let r = 0; r < rows; r++) {
-    const end = load<u32>(indptr + (<usize>(r + 1) << 2));
+    const end = <u32>load<TP>(indptr + (<usize>(r + 1) << alignof<TP>()));
     let s: i32 = 0;
     for (; k < end; k++) {
-      const c = <usize>load<u16>(indices + (<usize>k << 1));
-      s += <i32>load<i8>(values + <usize>k) * <i32>load<i16>(x + (c << 1));
+      const c = <usize>load<TI>(indices + (<usize>k << alignof<TI>()));
+      s += <i32>load<i8>(values + <usize>k) * xAt(x, c);
+    }
+    store<i32>(acc + (<usize>r << 2), s);
+  }
+}
+
+/** Gaps between consecutive nonzeros in row-major order; `nibbles` selects 4-bit gaps (escape 15) over bytes (escape 255). */
+function deltaMatvecI8(stream: usize, nnz: u32, values: usize, rows: i32, cols: i32, x: usize, acc: usize, nibbles: bool): void {
+  const escape: i32 = nibbles ? 15 : 255;
+  let r: i32 = 0;
+  let c: i32 = -1;
+  let s: i32 = 0;
+  let i: usize = 0;
+  for (let k: u32 = 0; k < nnz; k++) {
+    let gap: i32 = 0;
+    let v: i32;
+    do {
+      v = nibbles ? (<i32>load<u8>(stream + (i >> 1)) >> (<i32>(i & 1) << 2)) & 15 : <i32>load<u8>(stream + i);
+      i++;
+      gap += v;
+    } while (v == escape);
+    c += gap + 1;
+    while (c >= cols) {
+      store<i32>(acc + (<usize>r << 2), s);
+      s = 0;
+      r++;
+      c -= cols;
+    }
+    s += <i32>load<i8>(values + <usize>k) * xAt(x, <usize>c);
+  }
+  for (; r < rows; r++) {
+    store<i32>(acc + (<usize>r << 2), s);
+    s = 0;
+  }
+}
+
+function bitmapMatvecI8(bits: usize, values: usize, rows: i32, cols: i32, x: usize, acc: usize): void {
+  let bit: usize = 0;
+  let k: usize = 0;
+  for (let r = 0; r < rows; r++) {
+    let s: i32 = 0;
+    for (let c = 0; c < cols; c++, bit++) {
+      if ((<i32>load<u8>(bits + (bit >> 3)) >> <i32>(bit & 7)) & 1) {
+        s += <i32>load<i8>(values + k) * xAt(x, <usize>c);
+        k++;
+      }
     }
     store<i32>(acc + (<usize>r << 2), s);
   }
 }
 
 export function matvecI8(desc: usize, x: usize, acc: usize): void {
+  const kind = load<u32>(desc + M_KIND);
   const rows = <i32>load<u32>(desc + M_ROWS);
-  if (load<u32>(desc + M_KIND) == KIND_DENSE) {
-    denseMatvecI8(load<u32>(desc + M_VALUES), rows, <i32>load<u32>(desc + M_COLS), x, acc);
-  } else {
-    csrMatvecI8(load<u32>(desc + M_INDPTR), load<u32>(desc + M_INDICES), load<u32>(desc + M_VALUES), rows, x, acc);
+  const cols = <i32>load<u32>(desc + M_COLS);
+  const values = <usize>load<u32>(desc + M_VALUES);
+  const indptr = <usize>load<u32>(desc + M_INDPTR);
+  const indices = <usize>load<u32>(desc + M_INDICES);
+  switch (kind) {
+    case KIND_DENSE: denseMatvecI8(values, rows, cols, x, acc); break;
+    case KIND_CSR16_P32: csrMatvecI8<u32, u16>(indptr, indices, values, rows, x, acc); break;
+    case KIND_CSR16_P16: csrMatvecI8<u16, u16>(indptr, indices, values, rows, x, acc); break;
+    case KIND_CSR8_P32: csrMatvecI8<u32, u8>(indptr, indices, values, rows, x, acc); break;
+    case KIND_CSR8_P16: csrMatvecI8<u16, u8>(indptr, indices, values, rows, x, acc); break;
+    case KIND_DELTA8: deltaMatvecI8(indices, <u32>indptr, values, rows, cols, x, acc, false); break;
+    case KIND_DELTA4: deltaMatvecI8(indices, <u32>indptr, values, rows, cols, x, acc, true); break;
+    default: bitmapMatvecI8(indices, values, rows, cols, x, acc); // KIND_BITMAP, validated at compile time
   }
 }

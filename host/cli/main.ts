@@ -13,6 +13,7 @@ import { readModel, writeModel } from '../model/model';
 import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
 import { quantizeModelFile } from '../compress/files';
+import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
 import { describeFile } from '../report/info';
 import { formatTable } from '../report/table';
 import { createRunner } from '../runtime/runtime';
@@ -58,15 +59,16 @@ export function buildProgram(): Command {
 
   program
     .command('compile')
-    .description('compile a model into firmware.wasm + manifest.json (f32 engine)')
+    .description('compile a model into firmware.wasm + manifest.json (f32 engine for float models, integer engine for quantized ones)')
     .argument('<model>', 'model file (.safetensors)')
     .requiredOption('-o, --out <dir>', 'output directory')
     .option('--golden-steps <n>', 'input steps embedded for selftest()', intOption(16, 100000), 16)
     .option('--golden-seed <n>', 'seed of the golden inputs', intOption(0, 2 ** 31 - 1), 1)
     .option('--no-wasm-opt', 'skip the binaryen wasm-opt pass')
+    .addOption(new Option('--format <format>', 'integer engine: sparse format of every matrix (auto = smallest per matrix)').choices(['auto', ...SPARSE_FORMATS]).default('auto'))
     .option('--json', 'print the manifest as JSON')
-    .action((modelPath: string, o: { out: string; goldenSteps: number; goldenSeed: number; wasmOpt: boolean; json?: boolean }) => {
-      const result = compileToDirectory(modelPath, o.out, { goldenSteps: o.goldenSteps, goldenSeed: o.goldenSeed, wasmOpt: o.wasmOpt });
+    .action((modelPath: string, o: { out: string; goldenSteps: number; goldenSeed: number; wasmOpt: boolean; format: SparseFormat | 'auto'; json?: boolean }) => {
+      const result = compileToDirectory(modelPath, o.out, { goldenSteps: o.goldenSteps, goldenSeed: o.goldenSeed, wasmOpt: o.wasmOpt, format: o.format });
       print(!!o.json, result.manifest, () => result.summary);
     });
 

@@ -27,7 +27,8 @@ import { parseModule, WasmModule } from '../wasm/binary';
 import { setMemoryAndData } from '../wasm/link';
 import { ABI, WASM_PAGE_BYTES } from './abi';
 import { checkFirmware } from './check';
-import { FirmwareLayout, GoldenVectors, layoutF32, MemoryRegion } from './layout';
+import { SparseFormat } from '../compress/formats';
+import { FirmwareLayout, GoldenVectors, layoutF32, MatrixStorage, MemoryRegion } from './layout';
 import { IntGoldenVectors, layoutI16 } from './layout_i16';
 
 
@@ -40,6 +41,8 @@ export interface CompileOptions {
   tolerance?: number;
   /** Run binaryen's wasm-opt over the linked module (default true). */
   wasmOpt?: boolean;
+  /** Integer engine: the sparse format of every matrix, or 'auto' (the smallest per matrix, default). */
+  format?: SparseFormat | 'auto';
 }
 
 export interface Manifest {
@@ -61,6 +64,8 @@ export interface Manifest {
     /** Bytes that change at run time: I/O, scratch, state. */
     mutableBytes: number;
     regions: MemoryRegion[];
+    /** Integer engine: the storage format of each weight matrix. */
+    matrices?: MatrixStorage[];
     exports: string[];
   };
   golden: { steps: number; seed: number; tolerance: number };
@@ -185,6 +190,7 @@ function manifestFor(engine: EngineName, model: { config: Model['config'] }, sum
       pages: layout.pages,
       mutableBytes: layout.stateEnd - layout.stateStart,
       regions: layout.regions,
+      ...(layout.matrices ? { matrices: layout.matrices } : {}),
       exports: fw.exports,
     },
     golden,
@@ -214,7 +220,7 @@ export function intGoldenVectors(q: QuantModel, steps: number, seed: number): In
 export function compileQuantModel(q: QuantModel, opts: CompileOptions = {}): Firmware {
   const { steps, seed } = goldenSteps(opts);
   const golden = intGoldenVectors(q, steps, seed);
-  const layout = layoutI16(q, golden, engineDataEnd(loadEngine('i16').module));
+  const layout = layoutI16(q, golden, engineDataEnd(loadEngine('i16').module), opts.format ?? 'auto');
   const fw = finish('i16', layout, opts);
   return { wasm: fw.wasm, manifest: manifestFor('i16', q, describeQuantModel(q), layout, fw, { steps, seed, tolerance: 0 }, opts) };
 }

@@ -35,6 +35,17 @@ export interface MemoryRegion {
   kind: 'const' | 'mutable';
 }
 
+/** How one weight matrix is stored (integer engine): the format the compiler chose or was told. */
+export interface MatrixStorage {
+  name: string;
+  format: string;
+  nonzeros: number;
+  indexBytes: number;
+  valueBytes: number;
+  /** log2 C(rows·cols, nnz) / 8: what any encoding of a uniformly random pattern needs. */
+  entropyBoundBytes: number;
+}
+
 export interface FirmwareLayout {
   header: Uint8Array;
   constStart: number;
@@ -44,6 +55,7 @@ export interface FirmwareLayout {
   pages: number;
   /** Named regions for the manifest and `sparrow info`. */
   regions: MemoryRegion[];
+  matrices?: MatrixStorage[];
 }
 
 export const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;

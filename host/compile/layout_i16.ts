@@ -10,7 +10,8 @@ import { QMatrix, QuantModel } from '../model/quant';
 import { SparrowError } from '../util/errors';
 import { WASM_PAGE_BYTES } from './abi';
 import { ABI_I16 as ABI } from './abi_i16';
-import { ALIGN, alignUp, arena, FirmwareLayout, MemoryRegion } from './layout';
+import { ALIGN, alignUp, arena, FirmwareLayout, MatrixStorage, MemoryRegion } from './layout';
+import { chooseFormat, encodeIndex, EncodedIndex, entropyBoundBits, nonzeroPositions, SparseFormat } from '../compress/formats';
 
 export interface IntGoldenVectors {
   steps: number;
@@ -20,13 +21,34 @@ export interface IntGoldenVectors {
   outputs: Int16Array;
 }
 
+function forcedFormat(m: QMatrix, format: SparseFormat, name: string): EncodedIndex {
+  try {
+    return encodeIndex(m, format);
+  } catch (e) {
+    throw new SparrowError(`${name}: --format ${format}: ${(e as Error).message}`);
+  }
+}
+
+function denseValues(m: QMatrix): Int8Array {
+  if (m.kind === 'dense') return m.values;
+  const out = new Int8Array(m.rows * m.cols);
+  for (let r = 0; r < m.rows; r++) for (let k = m.indptr![r]; k < m.indptr![r + 1]; k++) out[r * m.cols + m.indices![k]] = m.values[k];
+  return out;
+}
+
+/** The int8 values at row-major positions `pos` (the order every sparse kernel consumes them in). */
+function valuesAt(m: QMatrix, pos: Int32Array): Int8Array {
+  if (m.kind === 'csr') return m.values.slice(); // CSR values are already in row-major nonzero order
+  return Int8Array.from(pos, (p) => m.values[p]);
+}
+
 /** The engine shifts in i64: left shifts up to 31 bits of an int32 stay exact, right shifts up to 62. */
 function checkShift(k: number, what: string): number {
   if (!Number.isInteger(k) || k < -31 || k > 62) throw new SparrowError(`${what}: requantization shift ${k} is outside [-31, 62]; the tensor formats are inconsistent`);
   return k;
 }
 
-export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDataEnd: number): FirmwareLayout {
+export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDataEnd: number, format: SparseFormat | 'auto' = 'auto'): FirmwareLayout {
   const c = model.config;
   const H = c.d_model;
   const P = c.d_state;
@@ -40,22 +62,35 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     for (let r = 0; r < rows; r++) s[r] = checkShift(shift(r), `${what} row ${r}`);
     return k.put(s);
   };
-  const matrix = (m: QMatrix): number => {
+  const storage: MatrixStorage[] = [];
+  const matrix = (m: QMatrix, name: string): number => {
+    const enc = format === 'auto' ? chooseFormat(m) : forcedFormat(m, format, name);
+    const pos = nonzeroPositions(m);
+    const values = enc.format === 'dense' ? denseValues(m) : valuesAt(m, pos);
     const desc = k.alloc(ABI.MATRIX_BYTES);
     k.u32(desc + ABI.M_ROWS, m.rows);
     k.u32(desc + ABI.M_COLS, m.cols);
-    k.u32(desc + ABI.M_VALUES, k.put(m.values));
-    weightBytes += m.values.byteLength;
-    if (m.kind === 'dense') {
-      k.u32(desc + ABI.M_KIND, ABI.KIND_DENSE);
-    } else {
-      k.u32(desc + ABI.M_KIND, ABI.KIND_CSR);
-      const indptr = Uint32Array.from(m.indptr!);
-      const indices = Uint16Array.from(m.indices!);
-      k.u32(desc + ABI.M_INDPTR, k.put(indptr));
-      k.u32(desc + ABI.M_INDICES, k.put(indices));
-      indexBytes += indptr.byteLength + indices.byteLength;
+    k.u32(desc + ABI.M_VALUES, k.put(values));
+    const wide = enc.rowPointerBytes === 4 * (m.rows + 1);
+    const kinds: Record<SparseFormat, number> = {
+      dense: ABI.KIND_DENSE,
+      csr16: wide ? ABI.KIND_CSR16_P32 : ABI.KIND_CSR16_P16,
+      csr8: wide ? ABI.KIND_CSR8_P32 : ABI.KIND_CSR8_P16,
+      delta8: ABI.KIND_DELTA8,
+      delta4: ABI.KIND_DELTA4,
+      bitmap: ABI.KIND_BITMAP,
+    };
+    k.u32(desc + ABI.M_KIND, kinds[enc.format]);
+    if (enc.format === 'csr8' || enc.format === 'csr16') {
+      k.u32(desc + ABI.M_INDPTR, k.put(enc.index.slice(0, enc.rowPointerBytes)));
+      k.u32(desc + ABI.M_INDICES, k.put(enc.index.slice(enc.rowPointerBytes)));
+    } else if (enc.format !== 'dense') {
+      k.u32(desc + ABI.M_INDPTR, pos.length);
+      k.u32(desc + ABI.M_INDICES, k.put(enc.index));
     }
+    weightBytes += values.byteLength;
+    indexBytes += enc.index.length;
+    storage.push({ name, format: enc.format, nonzeros: pos.length, indexBytes: enc.index.length, valueBytes: values.length, entropyBoundBytes: Math.ceil(entropyBoundBits(m.rows * m.cols, pos.length) / 8) });
     return desc;
   };
   const data = (v: Int8Array | Int16Array | Int32Array): number => {
@@ -63,7 +98,7 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     return k.put(v);
   };
 
-  const encoder = matrix(model.encoderWeight);
+  const encoder = matrix(model.encoderWeight, 'encoder.weight');
   const encoderBias = data(model.encoderBias);
   const encoderShift = shifts('encoder', H, (h) => model.encoderWeight.rowFrac[h] + model.inputFrac - model.encoderFrac);
   const layerTable = k.alloc(ABI.LAYER_BYTES * c.n_layers);
@@ -76,17 +111,17 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     k.u32(d + ABI.L_NORM_K, checkShift(L.normScaleFrac + f.uIn - f.v, `${w}.norm`));
     k.u32(d + ABI.L_LAMBDA_RE, data(L.lambdaRe));
     k.u32(d + ABI.L_LAMBDA_IM, data(L.lambdaIm));
-    k.u32(d + ABI.L_B_RE, matrix(L.B_re));
-    k.u32(d + ABI.L_B_IM, matrix(L.B_im));
+    k.u32(d + ABI.L_B_RE, matrix(L.B_re, `${w}.ssm.B_re`));
+    k.u32(d + ABI.L_B_IM, matrix(L.B_im, `${w}.ssm.B_im`));
     k.u32(d + ABI.L_B_SHIFT, shifts(`${w}.ssm.B`, P, (p) => L.B_re.rowFrac[p] + f.v - f.s));
-    k.u32(d + ABI.L_C_RE, matrix(L.C_re));
-    k.u32(d + ABI.L_C_IM, matrix(L.C_im));
+    k.u32(d + ABI.L_C_RE, matrix(L.C_re, `${w}.ssm.C_re`));
+    k.u32(d + ABI.L_C_IM, matrix(L.C_im, `${w}.ssm.C_im`));
     k.u32(d + ABI.L_C_SHIFT, shifts(`${w}.ssm.C`, H, (h) => L.C_re.rowFrac[h] + f.s - f.y));
     k.u32(d + ABI.L_D, data(L.D));
     k.u32(d + ABI.L_D_K, checkShift(L.dFrac + f.v - f.y, `${w}.ssm.D`));
     if (c.act === 'gelu') k.u32(d + ABI.L_ACT_LUT, data(L.actLut!));
     if (c.gate) {
-      k.u32(d + ABI.L_GATE_W, matrix(L.gateWeight!));
+      k.u32(d + ABI.L_GATE_W, matrix(L.gateWeight!, `${w}.gate.weight`));
       k.u32(d + ABI.L_GATE_BIAS, data(L.gateBias!));
       k.u32(d + ABI.L_GATE_SHIFT, shifts(`${w}.gate`, H, (h) => L.gateWeight!.rowFrac[h] + f.a - f.g));
       k.u32(d + ABI.L_SIGMOID_LUT, data(L.sigmoidLut!));
@@ -96,7 +131,7 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     return d;
   });
   const lastFrac = model.layers.length > 0 ? model.layers[model.layers.length - 1].fmt.uOut : model.encoderFrac;
-  const decoder = matrix(model.decoderWeight);
+  const decoder = matrix(model.decoderWeight, 'decoder.weight');
   const decoderBias = data(model.decoderBias);
   const decoderShift = shifts('decoder', c.d_out, (j) => model.decoderWeight.rowFrac[j] + lastFrac - model.outputFrac);
   const goldenInput = k.put(golden.inputs);
@@ -127,7 +162,7 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
   const goldenBytes = golden.inputs.byteLength + golden.outputs.byteLength;
   const regions: MemoryRegion[] = [
     { name: 'weights, biases, tables, shifts', bytes: weightBytes, kind: 'const' },
-    { name: 'sparse indices', bytes: indexBytes, kind: 'const' },
+    { name: 'sparse indices (compact formats)', bytes: indexBytes, kind: 'const' },
     { name: 'golden vectors', bytes: goldenBytes, kind: 'const' },
     { name: 'header, descriptors, alignment', bytes: ABI.HEADER_BYTES + (constEnd - constStart) - weightBytes - indexBytes - goldenBytes, kind: 'const' },
     { name: 'io buffers', bytes: 2 * (c.d_in + c.d_out), kind: 'mutable' },
@@ -178,5 +213,6 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     stateEnd,
     pages: Math.max(1, Math.ceil(stateEnd / WASM_PAGE_BYTES)),
     regions,
+    matrices: storage,
   };
 }

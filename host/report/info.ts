@@ -5,7 +5,8 @@
 import { checkFirmware } from '../compile/check';
 import * as fs from 'fs';
 import { describeModel, describeQuantModel } from '../model/describe';
-import { QuantModel } from '../model/quant';
+import { QMatrix, QuantModel } from '../model/quant';
+import { chooseFormat, entropyBoundBits, nonzeroPositions } from '../compress/formats';
 import { parseAnyModel } from '../model/quant_file';
 import { SparrowError } from '../util/errors';
 import { readFirmware } from '../runtime/files';
@@ -41,15 +42,31 @@ function describeQuantFile(file: string, q: QuantModel): { json: unknown; text: 
   const c = q.config;
   const counts = describeQuantModel(q);
   const rows = q.layers.map((L, i) => [`layer ${i}`, L.fmt.uIn, L.fmt.v, L.fmt.s, L.fmt.y, L.fmt.a, c.gate ? String(L.fmt.g) : '-', L.fmt.uOut]);
+  const named: [string, QMatrix][] = [['encoder.weight', q.encoderWeight]];
+  q.layers.forEach((L, i) => {
+    named.push([`layers.${i}.ssm.B_re`, L.B_re], [`layers.${i}.ssm.B_im`, L.B_im], [`layers.${i}.ssm.C_re`, L.C_re], [`layers.${i}.ssm.C_im`, L.C_im]);
+    if (L.gateWeight) named.push([`layers.${i}.gate.weight`, L.gateWeight]);
+  });
+  named.push(['decoder.weight', q.decoderWeight]);
+  const storage = named.map(([name, m]) => {
+    const e = chooseFormat(m);
+    const nnz = nonzeroPositions(m).length;
+    const bound = entropyBoundBits(m.rows * m.cols, nnz) / 8;
+    return { name, shape: [m.rows, m.cols], nonzeros: nnz, format: e.format, indexBytes: e.index.length, valueBytes: e.valueCount, bitsPerNonzero: nnz ? (8 * (e.index.length + e.valueCount)) / nnz : 0, entropyBoundBytes: Math.ceil(bound) };
+  });
+  const storageRows = storage.map((m) => [m.name, `[${m.shape.join(', ')}]`, m.nonzeros, m.format, m.indexBytes, m.valueBytes, Number(m.bitsPerNonzero.toFixed(2)), m.entropyBoundBytes]);
   const text = [
     `${file}: quantized ${q.scheme}, ${c.n_layers} layer${c.n_layers === 1 ? '' : 's'}, d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state}, d_out ${c.d_out}, act ${c.act}, gate ${c.gate ? 'on' : 'off'}`,
     `input frac ${q.inputFrac}, encoder output frac ${q.encoderFrac}, output frac ${q.outputFrac} (real = int · 2^-frac)`,
     '',
     formatTable(['fractional bits', 'u in', 'v', 's', 'y', 'a', 'g', 'u out'], rows),
     '',
+    'storage chosen by the integer compiler (smallest per matrix; entropy bound = log2 C(rows·cols, nnz) bits):',
+    formatTable(['matrix', 'shape', 'nonzeros', 'format', 'index B', 'value B', 'bits/nonzero', 'entropy bound B'], storageRows),
+    '',
     `parameters ${formatNumber(counts.parameters)}, nonzeros ${formatNumber(counts.nonzeros)}, ${formatNumber(counts.macsPerStep)} MACs/step`,
   ].join('\n');
-  return { json: { file, scheme: q.scheme, config: c, inputFrac: q.inputFrac, outputFrac: q.outputFrac, encoderFrac: q.encoderFrac, layers: q.layers.map((L) => L.fmt), ...counts }, text };
+  return { json: { file, scheme: q.scheme, config: c, inputFrac: q.inputFrac, outputFrac: q.outputFrac, encoderFrac: q.encoderFrac, layers: q.layers.map((L) => L.fmt), matrices: storage, ...counts }, text };
 }
 
 function describeFirmwareFile(file: string): { json: unknown; text: string } {

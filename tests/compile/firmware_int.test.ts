@@ -1,7 +1,8 @@
 // Integer (w8a16) firmware against the integer reference, bit for bit, on many random
-// quantized models; no floating-point instruction reachable from step().
+// quantized models in every sparse format; no floating-point instruction reachable from step().
 
 import { compileQuantModel } from '../../host/compile/compile';
+import { SPARSE_FORMATS } from '../../host/compress/formats';
 import { quantizeModel } from '../../host/compress/quantize';
 import { QuantModel } from '../../host/model/quant';
 import { randomModel } from '../../host/model/random';
@@ -12,7 +13,9 @@ import { parseModule, summarizeReachable } from '../../host/wasm/binary';
 
 const STEPS = 5000;
 
-function cases(): { name: string; q: QuantModel; wasmOpt: boolean }[] {
+const FORMATS = ['auto', ...SPARSE_FORMATS] as const;
+
+function cases(): { name: string; q: QuantModel; wasmOpt: boolean; format: (typeof FORMATS)[number] }[] {
   const rng = makeRng(77);
   const sparsities = [0, 0.99, 0.5, 0.9, 0.3, 0.95, 0.7, 0.8];
   const dim = (): number => 1 + rng.int(128);
@@ -27,7 +30,8 @@ function cases(): { name: string; q: QuantModel; wasmOpt: boolean }[] {
     const model = randomModel({ d_in, d_model, d_state, d_out, n_layers, act, encoder_act, gate, sparsity, seed: 300 + i });
     const calib = { sequences: [{ data: Float64Array.from({ length: 200 * d_in }, () => rng.normal()), T: 200 }] };
     const q = quantizeModel(model, calib, { perChannel: i % 3 === 0 });
-    return { name: `#${i} ${d_in}→H${d_model}/P${d_state}→${d_out} L${n_layers} ${act}${gate ? '+gate' : ''}${encoder_act === 'relu' ? ' enc-relu' : ''} s=${sparsity}`, q, wasmOpt: i % 8 === 7 };
+    const format = FORMATS[i % FORMATS.length];
+    return { name: `#${i} ${d_in}→H${d_model}/P${d_state}→${d_out} L${n_layers} ${act}${gate ? '+gate' : ''}${encoder_act === 'relu' ? ' enc-relu' : ''} s=${sparsity} ${format}`, q, wasmOpt: i % 8 === 7, format };
   });
 }
 
@@ -37,8 +41,13 @@ function inputs(q: QuantModel, T: number, seed: number): Int16Array {
   return Int16Array.from({ length: T * q.config.d_in }, () => quantizeInput(3 * rng.normal(), q.inputFrac));
 }
 
-describe.each(cases())('$name', ({ q, wasmOpt }) => {
-  const fw = compileQuantModel(q, { wasmOpt });
+describe.each(cases())('$name', ({ q, wasmOpt, format }) => {
+  const fw = compileQuantModel(q, { wasmOpt, format });
+
+  test('every matrix is stored in the requested format', () => {
+    const used = new Set(fw.manifest.firmware.matrices!.map((m) => m.format));
+    if (format !== 'auto') expect([...used]).toEqual([format]);
+  });
 
   test(`equals the integer reference exactly for ${STEPS} steps`, () => {
     const x = inputs(q, STEPS, 5);
