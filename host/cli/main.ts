@@ -13,6 +13,7 @@ import { readModel, writeModel } from '../model/model';
 import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
 import { quantizeModelFile } from '../compress/files';
+import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
 import { describeFile } from '../report/info';
 import { formatTable } from '../report/table';
@@ -139,6 +140,23 @@ export function buildProgram(): Command {
       });
       writeModel(o.out, model);
       process.stdout.write(`wrote ${o.out}\n`);
+    });
+
+  program
+    .command('prune')
+    .description('unstructured magnitude pruning of B, C, encoder, decoder and gate weights (Λ, D, norm and biases stay dense)')
+    .argument('<model>', 'float model .safetensors')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .requiredOption('--sparsity <s>', `fraction of zero weights over the prunable matrices, 0 … ${MAX_SPARSITY}`, (v: string) => (v.trim() === '' ? NaN : Number(v)))
+    .addOption(new Option('--distribution <d>', 'how the sparsity is spread over the matrices').choices(['uniform', 'global', 'erk']).default('erk'))
+    .option('--json', 'machine-readable report')
+    .action((modelPath: string, o: { out: string; sparsity: number; distribution: PruneDistribution; json?: boolean }) => {
+      const { model, report } = pruneModel(readModel(modelPath), { sparsity: o.sparsity, distribution: o.distribution });
+      writeModel(o.out, model);
+      print(!!o.json, report, () => [
+        `wrote ${o.out}: ${o.distribution} magnitude pruning, target ${(report.target * 100).toFixed(1)}%, achieved ${(report.achieved * 100).toFixed(2)}% over the prunable matrices`,
+        formatTable(['matrix (complex B, C count once)', 'shape', 'kept', 'sparsity'], report.matrices.map((m) => [m.name, `[${m.shape.join(', ')}]`, m.kept, `${(m.sparsity * 100).toFixed(1)}%`])),
+      ].join('\n'));
     });
 
   program
