@@ -109,7 +109,8 @@ export function parseConfig(meta: Record<string, string>, file: string): ModelCo
   return parsed.data;
 }
 
-function parseSparseShapes(meta: Record<string, string>, file: string): Map<string, [number, number]> {
+/** The `sparse` metadata entry: matrix name → dense shape. */
+export function parseSparseShapes(meta: Record<string, string>, file: string): Map<string, [number, number]> {
   const shapes = new Map<string, [number, number]>();
   if (meta.sparse === undefined) return shapes;
   let raw: unknown;

@@ -8,7 +8,7 @@
 
 import { z } from 'zod';
 import { inputError } from '../util/errors';
-import { modelFromTensorFile, parseConfig, toInt32, validateCsr } from './model';
+import { modelFromTensorFile, parseConfig, parseSparseShapes, toInt32, validateCsr } from './model';
 import { LayerFormats, LUT_ENTRIES, QLayer, QMatrix, QUANT_SCHEME, QuantModel } from './quant';
 import { Dtype, parseSafetensors, serializeSafetensors, Tensor, TensorFile } from './safetensors';
 import { Model } from './types';
@@ -98,7 +98,7 @@ function reader(tf: TensorFile, file: string) {
     used.add(name);
     return t.data;
   };
-  const sparse: Record<string, [number, number]> = tf.metadata.sparse ? JSON.parse(tf.metadata.sparse) : {};
+  const sparse = Object.fromEntries(parseSparseShapes(tf.metadata, file));
   const matrix = (name: string, rows: number, cols: number, rowFrac: Int8Array): QMatrix => {
     if (!sparse[name]) return { kind: 'dense', rows, cols, values: get(name, 'I8', [rows, cols]) as Int8Array, rowFrac };
     if (sparse[name][0] !== rows || sparse[name][1] !== cols) throw inputError(file, name, `sparse shape [${sparse[name].join(', ')}], expected [${rows}, ${cols}]`);
