@@ -15,6 +15,7 @@ import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequenc
 import { quantizeModelFile } from '../compress/files';
 import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
+import { checkForRuntime, Runtime, RUNTIMES } from '../compile/runtime_check';
 import { describeFile } from '../report/info';
 import { formatTable } from '../report/table';
 import { createRunner } from '../runtime/runtime';
@@ -117,6 +118,23 @@ export function buildProgram(): Command {
     .action((file: string, o: { json?: boolean }) => {
       const info = describeFile(file);
       print(!!o.json, info.json, () => info.text);
+    });
+
+  program
+    .command('check')
+    .description('will this .wasm load and run on a WAMR execution mode? exit 0 only when clean')
+    .argument('<firmware>', 'firmware .wasm')
+    .addOption(new Option('--runtime <runtime>', 'WAMR execution mode').choices([...RUNTIMES]).default('wamr-classic'))
+    .option('--json', 'machine-readable output')
+    .action((file: string, o: { runtime: Runtime; json?: boolean }) => {
+      const r = checkForRuntime(readFirmware(file), o.runtime);
+      print(!!o.json, r, () => [
+        `${file} on ${o.runtime}: ${r.problems.length === 0 ? 'clean' : `${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}`}`,
+        ...r.problems.map((p) => `  problem: ${p}`),
+        ...r.warnings.map((w) => `  note: ${w}`),
+        `  memory ${r.memory ? `${r.memory.initialPages}..${r.memory.maximumPages ?? 'unbounded'} pages` : 'none'}, ${r.imports.length} imports, call depth ${r.callDepth}, interpreter stack ≤ ${r.stackBytesEstimate === undefined ? 'unbounded' : `${r.stackBytesEstimate} B (estimate: frame header + 8 B per local + 256 B operand headroom per frame)`}`,
+      ].join('\n'));
+      if (r.problems.length > 0) process.exitCode = 1;
     });
 
   program
