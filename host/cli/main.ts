@@ -15,9 +15,10 @@ import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequenc
 import { quantizeModelFile } from '../compress/files';
 import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
+import { bundleModel } from '../compile/bundle_files';
 import { checkForRuntime, Runtime, RUNTIMES } from '../compile/runtime_check';
+import { formatBytes, formatTable } from '../report/table';
 import { describeFile } from '../report/info';
-import { formatTable } from '../report/table';
 import { createRunner } from '../runtime/runtime';
 import { readFirmware } from '../runtime/files';
 import { SparrowError } from '../util/errors';
@@ -118,6 +119,23 @@ export function buildProgram(): Command {
     .action((file: string, o: { json?: boolean }) => {
       const info = describeFile(file);
       print(!!o.json, info.json, () => info.text);
+    });
+
+  program
+    .command('bundle')
+    .description('firmware.wasm + C array + minimal WAMR host (main.c) + CMake snippet + manifest, for a device project')
+    .argument('<model>', 'model .safetensors (float or quantized)')
+    .requiredOption('-o, --out <dir>', 'output directory')
+    .option('--json', 'print the manifest as JSON')
+    .action((modelPath: string, o: { out: string; json?: boolean }) => {
+      const r = bundleModel(modelPath, o.out);
+      const w = r.manifest.wamr as { poolBytesEstimate: number; stackBytes: number; flashBytes: number };
+      print(!!o.json, r.manifest, () => [
+        `wrote ${r.files.map((f) => path.basename(f)).join(', ')} to ${o.out}`,
+        `  flash ${formatBytes(w.flashBytes)}; WAMR pool ${formatBytes(w.poolBytesEstimate)} (estimate), exec stack ${formatBytes(w.stackBytes)}, app heap 0`,
+        ...r.notes.map((n) => `  note: ${n}`),
+        `  build: cmake -B build -DWAMR_ROOT=/path/to/wasm-micro-runtime ${o.out} && cmake --build build && ./build/sparrow_host 1000`,
+      ].join('\n'));
     });
 
   program

@@ -1,0 +1,66 @@
+// ============================================================================
+// `sparrow bundle model -o dist/`: compile, check for WAMR, write the bundle
+// (every file atomically), and the manifest with the numbers to budget for.
+// ============================================================================
+
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import { writeFileAtomic } from '../util/atomic';
+import { SparrowError } from '../util/errors';
+import { bundleStackBytes, cArrayHeader, cmakeSnippet, mainC, poolEstimateBytes } from './bundle';
+import { compileInMemory } from './files';
+import { checkForRuntime } from './runtime_check';
+
+export interface BundleResult {
+  files: string[];
+  manifest: Record<string, unknown>;
+  notes: string[];
+}
+
+function hasWamrc(): boolean {
+  try {
+    execFileSync('wamrc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function bundleModel(modelPath: string, outDir: string): BundleResult {
+  const fw = compileInMemory(modelPath);
+  const check = checkForRuntime(fw.wasm, 'wamr-classic');
+  if (check.problems.length > 0) throw new SparrowError(`${modelPath}: firmware would not run on WAMR: ${check.problems.join('; ')}`);
+  const stackBytes = bundleStackBytes(check.stackBytesEstimate ?? 0);
+  const poolBytes = poolEstimateBytes(fw.manifest, stackBytes);
+  const notes: string[] = [];
+  const files: [string, Uint8Array | string][] = [
+    ['firmware.wasm', fw.wasm],
+    ['firmware_wasm.h', cArrayHeader(fw.wasm)],
+    ['main.c', mainC(fw.manifest, poolBytes, stackBytes)],
+    ['CMakeLists.txt', cmakeSnippet()],
+  ];
+  if (hasWamrc()) {
+    notes.push('wamrc found: run `wamrc --target=thumbv7em -o firmware.aot firmware.wasm` for a Cortex-M4/M7 AOT image (not run automatically yet)');
+  } else {
+    notes.push('no wamrc on PATH: no firmware.aot written; build wamrc from a WAMR checkout for AOT (code can then stay in flash)');
+  }
+  const manifest = {
+    ...fw.manifest,
+    wamr: {
+      flashBytes: fw.wasm.length,
+      linearMemoryBytes: fw.manifest.firmware.linearMemoryBytes,
+      pages: fw.manifest.firmware.pages,
+      stackBytes,
+      stackEstimate: check.stackBytesEstimate,
+      callDepth: check.callDepth,
+      poolBytesEstimate: poolBytes,
+      moduleRamCopyBytes: fw.wasm.length,
+      heapBytes: 0,
+      estimate: 'pool = linear memory + RAM copy of the module + ~2x module for the loader + stack + 32 KiB runtime; an estimate, not a measurement',
+      boardFit: 'not evaluated: board profiles come with the benchmark work',
+    },
+  };
+  files.push(['manifest.json', JSON.stringify(manifest, null, 2) + '\n']);
+  for (const [name, data] of files) writeFileAtomic(path.join(outDir, name), data);
+  return { files: files.map(([n]) => path.join(outDir, n)), manifest, notes };
+}
