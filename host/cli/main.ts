@@ -126,9 +126,10 @@ export function buildProgram(): Command {
     .description('firmware.wasm + C array + minimal WAMR host (main.c) + CMake snippet + manifest, for a device project')
     .argument('<model>', 'model .safetensors (float or quantized)')
     .requiredOption('-o, --out <dir>', 'output directory')
+    .option('--board <name>', 'check the fit on a board profile (boards/<name>.json, or a path to one)')
     .option('--json', 'print the manifest as JSON')
-    .action((modelPath: string, o: { out: string; json?: boolean }) => {
-      const r = bundleModel(modelPath, o.out);
+    .action((modelPath: string, o: { out: string; board?: string; json?: boolean }) => {
+      const r = bundleModel(modelPath, o.out, o.board);
       const w = r.manifest.wamr as { poolBytesEstimate: number; stackBytes: number; flashBytes: number };
       print(!!o.json, r.manifest, () => [
         `wrote ${r.files.map((f) => path.basename(f)).join(', ')} to ${o.out}`,

@@ -33,7 +33,8 @@ test.each(['m.safetensors', 'q.safetensors'])('bundle of %s: files, C array = fi
   const manifest = JSON.parse(r.stdout);
   expect(manifest.wamr.flashBytes).toBe(wasm.length);
   expect(manifest.wamr.heapBytes).toBe(0);
-  expect(manifest.wamr.poolBytesEstimate).toBeGreaterThan(manifest.wamr.linearMemoryBytes + wasm.length);
+  expect(manifest.wamr.poolBytesEstimate).toBe(manifest.wamr.linearMemoryBytes + manifest.wamr.stackBytes + 32 * 1024);
+  expect(manifest.wamr.ramBytesEstimate).toBe(manifest.wamr.poolBytesEstimate + wasm.length);
   expect(manifest.engine).toBe(model === 'q.safetensors' ? 'i16' : 'f32');
   const main = fs.readFileSync(path.join(out, 'main.c'), 'utf8');
   expect(main).toContain(`#define POOL_BYTES ${manifest.wamr.poolBytesEstimate}u`);
