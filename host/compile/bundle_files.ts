@@ -4,6 +4,7 @@
 // ============================================================================
 
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../util/atomic';
 import { SparrowError } from '../util/errors';
@@ -17,6 +18,28 @@ export interface BundleResult {
   files: string[];
   manifest: Record<string, unknown>;
   notes: string[];
+}
+
+/** wamrc flags per board core (wamrc --help: --target=<arch><sub>, --target-abi, --cpu). */
+const WAMRC_TARGETS: Record<string, string[]> = {
+  'cortex-m4f': ['--target=thumbv7em', '--target-abi=eabihf', '--cpu=cortex-m4'],
+  'cortex-m7': ['--target=thumbv7em', '--target-abi=eabihf', '--cpu=cortex-m7'],
+  'cortex-m0plus': ['--target=thumbv6m', '--target-abi=eabi', '--cpu=cortex-m0plus'],
+  'xtensa-lx7': ['--target=xtensa'],
+};
+
+/** Run wamrc into a temporary file, then rename: an AOT image is written whole or not at all. */
+function buildAot(wasmPath: string, outDir: string, flags: string[]): string {
+  const tmp = path.join(outDir, `.firmware.aot.${process.pid}.tmp`);
+  try {
+    execFileSync('wamrc', [...flags, '-o', tmp, wasmPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    fs.renameSync(tmp, path.join(outDir, 'firmware.aot'));
+    return `firmware.aot written by wamrc ${flags.join(' ')}`;
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    const msg = ((e as { stderr?: Buffer }).stderr?.toString() || (e as { stdout?: Buffer }).stdout?.toString() || (e as Error).message).trim().split('\n')[0];
+    return `wamrc failed, no firmware.aot: ${msg}`;
+  }
 }
 
 function hasWamrc(): boolean {
@@ -42,11 +65,11 @@ export function bundleModel(modelPath: string, outDir: string, boardName?: strin
     ['main.c', mainC(fw.manifest, poolBytes, stackBytes)],
     ['CMakeLists.txt', cmakeSnippet()],
   ];
-  if (hasWamrc()) {
-    notes.push('wamrc found: run `wamrc --target=thumbv7em -o firmware.aot firmware.wasm` for a Cortex-M4/M7 AOT image (not run automatically yet)');
-  } else {
-    notes.push('no wamrc on PATH: no firmware.aot written; build wamrc from a WAMR checkout for AOT (code can then stay in flash)');
-  }
+  const aotFlags = board ? WAMRC_TARGETS[board.core] : undefined;
+  const wamrc = hasWamrc();
+  if (!wamrc) notes.push('no wamrc on PATH: no firmware.aot written; build wamrc from a WAMR checkout for AOT (code can then stay in flash)');
+  else if (!board) notes.push('wamrc found: pass --board to build firmware.aot for that board\'s core');
+  else if (!aotFlags) notes.push(`wamrc found, but sparrow has no wamrc target for core "${board.core}"`);
   const manifest = {
     ...fw.manifest,
     wamr: {
@@ -75,5 +98,10 @@ export function bundleModel(modelPath: string, outDir: string, boardName?: strin
   }
   files.push(['manifest.json', JSON.stringify(manifest, null, 2) + '\n']);
   for (const [name, data] of files) writeFileAtomic(path.join(outDir, name), data);
+  if (wamrc && aotFlags) {
+    const aot = buildAot(path.join(outDir, 'firmware.wasm'), outDir, aotFlags);
+    notes.push(aot);
+    if (aot.startsWith('firmware.aot')) files.push(['firmware.aot', '']);
+  }
   return { files: files.map(([n]) => path.join(outDir, n)), manifest, notes };
 }

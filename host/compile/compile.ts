@@ -26,7 +26,7 @@ import { makeRng } from '../util/rng';
 import { parseModule, WasmModule } from '../wasm/binary';
 import { setMemoryAndData } from '../wasm/link';
 import { ABI, WASM_PAGE_BYTES } from './abi';
-import { checkFirmware } from './check';
+import { checkForRuntime } from './runtime_check';
 import { SparseFormat } from '../compress/formats';
 import { FirmwareLayout, GoldenVectors, layoutF32, MatrixStorage, MemoryRegion } from './layout';
 import { IntGoldenVectors, layoutI16 } from './layout_i16';
@@ -170,7 +170,8 @@ function finish(engine: EngineName, layout: FirmwareLayout, opts: CompileOptions
     ],
   });
   if (opts.wasmOpt ?? true) wasm = runWasmOpt(wasm);
-  const check = checkFirmware(wasm, { expectedPages: layout.pages, integer: engine === 'i16' });
+  // The same checks as `sparrow check --runtime wamr-classic`, the strictest execution mode.
+  const check = checkForRuntime(wasm, 'wamr-classic', { expectedPages: layout.pages, integer: engine === 'i16' });
   if (check.problems.length > 0) throw new SparrowError(`compiled firmware failed its checks: ${check.problems.join('; ')}`);
   const misses = createRunner(wasm, 'compiled firmware').selftest();
   if (misses !== 0) throw new SparrowError(`compiled firmware failed selftest(): ${misses} output values differ from the reference (this is a sparrow bug; please report it with the model)`);

@@ -6,7 +6,7 @@
 // ============================================================================
 
 import { bodyOf, functionType, parseModule, scanInstructions, WasmModule } from '../wasm/binary';
-import { ABI_FUNCTIONS, checkFirmware, FirmwareCheck } from './check';
+import { ABI_FUNCTIONS, CheckOptions, checkFirmware, FirmwareCheck } from './check';
 
 export const RUNTIMES = ['wamr-classic', 'wamr-fast', 'wamr-aot'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
@@ -56,8 +56,8 @@ function deepest(mod: WasmModule, calls: (f: number) => Set<number>, f: number, 
   return result;
 }
 
-export function checkForRuntime(wasm: Uint8Array, runtime: Runtime): RuntimeCheck {
-  const base = checkFirmware(wasm, {});
+export function checkForRuntime(wasm: Uint8Array, runtime: Runtime, opts: CheckOptions = {}): RuntimeCheck {
+  const base = checkFirmware(wasm, opts);
   const warnings: string[] = [];
   let stackBytesEstimate: number | undefined = 0;
   let callDepth = 0;

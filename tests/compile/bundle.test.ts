@@ -51,3 +51,28 @@ test('bundle writes nothing for a model that does not load', () => {
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(fs.existsSync(path.join(dir, 'never'))).toBe(false);
 });
+
+test('with wamrc on the PATH and a board, bundle writes firmware.aot with the board core flags', () => {
+  // A stand-in wamrc records its arguments into the -o file (the real one needs LLVM, not installed here).
+  const bin = path.join(dir, 'fakebin');
+  fs.mkdirSync(bin, { recursive: true });
+  const fake = path.join(bin, 'wamrc');
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = "--version" ] && { echo "wamrc fake"; exit 0; }\nout=""; prev=""\nfor a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done\necho "$@" > "$out"\n');
+  fs.chmodSync(fake, 0o755);
+  const env = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` };
+  const run = (board: string) => spawnSync(process.execPath, [CLI, 'bundle', 'q.safetensors', '-o', `aot-${board}`, '--board', board], { cwd: dir, encoding: 'utf8', env });
+  const m4 = run('nrf52840');
+  expect(m4.status).toBe(0);
+  const args = fs.readFileSync(path.join(dir, 'aot-nrf52840', 'firmware.aot'), 'utf8');
+  expect(args).toContain('--target=thumbv7em --target-abi=eabihf --cpu=cortex-m4');
+  expect(args.trim().endsWith('firmware.wasm')).toBe(true);
+  expect(run('rp2040').status).toBe(0);
+  expect(fs.readFileSync(path.join(dir, 'aot-rp2040', 'firmware.aot'), 'utf8')).toContain('--target=thumbv6m --target-abi=eabi --cpu=cortex-m0plus');
+
+  // A wamrc that fails: the bundle says so and leaves no firmware.aot behind.
+  fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = "--version" ] && exit 0\necho "unsupported target" >&2; exit 3\n');
+  const failed = run('stm32f767');
+  expect(failed.status).toBe(0);
+  expect(failed.stdout).toContain('wamrc failed, no firmware.aot: unsupported target');
+  expect(fs.readdirSync(path.join(dir, 'aot-stm32f767')).filter((f) => f.includes('aot'))).toEqual([]);
+});
