@@ -72,18 +72,35 @@ function deltaMatvecI8(stream: usize, nnz: u32, values: usize, rows: i32, cols: 
   }
 }
 
+/**
+ * One bit per entry, row-major, read a 32-bit word at a time: zero words cost one load and
+ * a compare, each set bit one ctz; rows are tracked as in the delta kernel (no division).
+ * The encoder pads the bitmap to whole words, so the last load stays inside it.
+ */
 function bitmapMatvecI8(bits: usize, values: usize, rows: i32, cols: i32, x: usize, acc: usize): void {
-  let bit: usize = 0;
+  const n = rows * cols;
+  let r: i32 = 0;
+  let rowStart: i32 = 0;
+  let s: i32 = 0;
   let k: usize = 0;
-  for (let r = 0; r < rows; r++) {
-    let s: i32 = 0;
-    for (let c = 0; c < cols; c++, bit++) {
-      if ((<i32>load<u8>(bits + (bit >> 3)) >> <i32>(bit & 7)) & 1) {
-        s += <i32>load<i8>(values + k) * xAt(x, <usize>c);
-        k++;
+  for (let base: i32 = 0; base < n; base += 32) {
+    let word = load<u32>(bits + (<usize>base >> 3));
+    while (word != 0) {
+      const p = base + <i32>ctz(word);
+      word &= word - 1;
+      while (p >= rowStart + cols) {
+        store<i32>(acc + (<usize>r << 2), s);
+        s = 0;
+        r++;
+        rowStart += cols;
       }
+      s += <i32>load<i8>(values + k) * xAt(x, <usize>(p - rowStart));
+      k++;
     }
+  }
+  for (; r < rows; r++) {
     store<i32>(acc + (<usize>r << 2), s);
+    s = 0;
   }
 }
 

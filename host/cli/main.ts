@@ -12,6 +12,8 @@ import { importS5, readImportFile } from '../model/import';
 import { readModel, writeModel } from '../model/model';
 import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
+import { sweep } from '../bench/host_bench';
+import { benchMarkdown } from '../bench/report_md';
 import { quantizeModelFile } from '../compress/files';
 import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
@@ -220,6 +222,26 @@ export function buildProgram(): Command {
       const model = importS5(readImportFile(file), file, { act: o.act, encoderAct: o.encoderAct, conjSym: o.conjSym, bnEps: o.bnEps });
       writeModel(o.out, model);
       process.stdout.write(`wrote ${o.out}\n`);
+    });
+
+  program
+    .command('bench')
+    .description('measured host step latency (Node) of f32 and integer firmware across sparsities; Markdown for docs/benchmarks.md')
+    .option('--sparsities <list>', 'comma-separated sparsities', '0,0.5,0.8,0.9,0.95')
+    .option('--d-model <n>', 'H', intOption(1, 4096), 128)
+    .option('--d-state <n>', 'P', intOption(1, 4096), 128)
+    .option('--layers <n>', 'layers', intOption(1, 64), 4)
+    .option('--steps <n>', 'timed steps per firmware', intOption(100, 10_000_000), 10000)
+    .option('--json', 'machine-readable output')
+    .action((o: { sparsities: string; dModel: number; dState: number; layers: number; steps: number; json?: boolean }) => {
+      const sparsities = o.sparsities.split(',').map(Number);
+      if (sparsities.some((s) => !(s >= 0 && s < 1))) throw new SparrowError(`--sparsities: each must be in [0, 1), got "${o.sparsities}"`);
+      const report = sweep({
+        sparsities, dModel: o.dModel, dState: o.dState, layers: o.layers, steps: o.steps, warmup: 1000,
+        onProgress: (done, total, label) => process.stderr.write(`\rbench ${done}/${total} ${label}`.padEnd(60)),
+      });
+      process.stderr.write('\n');
+      print(!!o.json, report, () => benchMarkdown(report));
     });
 
   program

@@ -9,7 +9,7 @@
 //   delta8   the gaps between consecutive nonzeros in row-major order, one byte
 //            each; 255 means "255 more zeros, read another byte" (no row pointers)
 //   delta4   the same with 4-bit gaps, two per byte (low nibble first); 15 = escape
-//   bitmap   one bit per entry, row-major, LSB first
+//   bitmap   one bit per entry, row-major, LSB first, padded to whole 32-bit words
 //
 // The entropy bound log2(C(rows·cols, nnz)) bits is what any encoding of a
 // uniformly random pattern needs; `sparrow info` reports each matrix against it.
@@ -113,7 +113,8 @@ export function encodeIndex(m: QMatrix, format: SparseFormat): EncodedIndex {
       return { format, index, rowPointerBytes: 0, valueCount: nnz };
     }
     case 'bitmap': {
-      const index = new Uint8Array(Math.ceil((m.rows * m.cols) / 8));
+      // Whole 32-bit words: the kernel reads a word at a time.
+      const index = new Uint8Array(4 * Math.ceil((m.rows * m.cols) / 32));
       for (const p of pos) index[p >> 3] |= 1 << (p & 7);
       return { format, index, rowPointerBytes: 0, valueCount: nnz };
     }
