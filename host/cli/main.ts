@@ -51,6 +51,11 @@ function print(json: boolean, value: unknown, text: () => string): void {
   process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text() + '\n');
 }
 
+/** The report of a command that writes one model file. */
+function wrote(json: boolean, file: string, config: unknown): void {
+  print(json, { wrote: file, config }, () => `wrote ${file}`);
+}
+
 // ---------------------------------------------------------------------------
 // Commands
 // ---------------------------------------------------------------------------
@@ -172,13 +177,14 @@ export function buildProgram(): Command {
     .option('--gate', 'add the sigmoid gate (GLU-style) to each block', false)
     .option('--sparsity <s>', 'fraction of zero matrix weights', floatOption(0, 1), 0)
     .option('--seed <n>', 'random seed', intOption(0, 2 ** 31 - 1), 0)
-    .action((o: { out: string; dIn: number; dModel: number; dState: number; dOut: number; layers: number; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; gate: boolean; sparsity: number; seed: number }) => {
+    .option('--json', 'machine-readable output')
+    .action((o: { out: string; dIn: number; dModel: number; dState: number; dOut: number; layers: number; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; gate: boolean; sparsity: number; seed: number; json?: boolean }) => {
       const model = randomModel({
         d_in: o.dIn, d_model: o.dModel, d_state: o.dState, d_out: o.dOut, n_layers: o.layers,
         act: o.act, encoder_act: o.encoderAct, gate: o.gate, sparsity: o.sparsity, seed: o.seed,
       });
       writeModel(o.out, model);
-      process.stdout.write(`wrote ${o.out}\n`);
+      wrote(!!o.json, o.out, model.config);
     });
 
   program
@@ -204,9 +210,11 @@ export function buildProgram(): Command {
     .argument('<model>', 'model .safetensors')
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .option('--dense', 'store every matrix dense', false)
-    .action((modelPath: string, o: { out: string; dense: boolean }) => {
-      writeModel(o.out, readModel(modelPath), { dense: o.dense });
-      process.stdout.write(`wrote ${o.out}\n`);
+    .option('--json', 'machine-readable output')
+    .action((modelPath: string, o: { out: string; dense: boolean; json?: boolean }) => {
+      const model = readModel(modelPath);
+      writeModel(o.out, model, { dense: o.dense });
+      wrote(!!o.json, o.out, model.config);
     });
 
   program
@@ -218,10 +226,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--encoder-act <act>', 'encoder activation').choices(['none', 'relu']).default('none'))
     .option('--conj-sym', 'the checkpoint keeps P/2 conjugate-symmetric states (output 2·Re(C s)): fold the 2 into C', false)
     .option('--bn-eps <eps>', 'BatchNorm epsilon when folding running statistics', floatOption(0, 1), 1e-5)
-    .action((file: string, o: { out: string; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; conjSym: boolean; bnEps: number }) => {
+    .option('--json', 'machine-readable output')
+    .action((file: string, o: { out: string; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; conjSym: boolean; bnEps: number; json?: boolean }) => {
       const model = importS5(readImportFile(file), file, { act: o.act, encoderAct: o.encoderAct, conjSym: o.conjSym, bnEps: o.bnEps });
       writeModel(o.out, model);
-      process.stdout.write(`wrote ${o.out}\n`);
+      wrote(!!o.json, o.out, model.config);
     });
 
   program
