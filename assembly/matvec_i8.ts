@@ -43,7 +43,7 @@ function csrMatvecI8<TP, TI>(indptr: usize, indices: usize, values: usize, rows:
 }
 
 /** Gaps between consecutive nonzeros in row-major order; `nibbles` selects 4-bit gaps (escape 15) over bytes (escape 255). */
-function deltaMatvecI8(stream: usize, nnz: u32, values: usize, rows: i32, cols: i32, x: usize, acc: usize, nibbles: bool): void {
+@inline function deltaMatvecI8(stream: usize, nnz: u32, values: usize, rows: i32, cols: i32, x: usize, acc: usize, nibbles: bool): void {
   const escape: i32 = nibbles ? 15 : 255;
   let r: i32 = 0;
   let c: i32 = -1;
