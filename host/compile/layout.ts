@@ -58,6 +58,26 @@ export interface FirmwareLayout {
   matrices?: MatrixStorage[];
 }
 
+/**
+ * Write a firmware header from values named like the ABI's `H_*` fields. Every field the
+ * ABI declares must be given (a forgotten pointer would otherwise read as address 0 on the
+ * device); u32 by default, `{ f32 }` for a float field. Negative integers are stored as
+ * their two's complement (the engine reads them as i32).
+ */
+export function writeHeader(abi: { HEADER_BYTES: number } & Record<string, number>, values: Record<string, number | { f32: number }>): Uint8Array {
+  const header = new Uint8Array(abi.HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  for (const [name, offset] of Object.entries(abi)) {
+    if (!name.startsWith('H_')) continue;
+    const v = values[name];
+    if (v === undefined) throw new Error(`layout: header field ${name} not set`);
+    if (typeof v === 'number') view.setUint32(offset, v >>> 0, true);
+    else view.setFloat32(offset, v.f32, true);
+  }
+  for (const name of Object.keys(values)) if (!(name in abi)) throw new Error(`layout: ${name} is not a header field`);
+  return header;
+}
+
 export const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
 /** A bump allocator over a growable byte buffer starting at `base` (16-byte aligned allocations). */
@@ -187,38 +207,37 @@ export function layoutF32(model: Model, golden: GoldenVectors, engineDataEnd: nu
     { name: 'ssm state', bytes: stateEnd - statesStart, kind: 'mutable' },
   );
 
-  const header = new Uint8Array(ABI.HEADER_BYTES);
-  const hv = new DataView(header.buffer);
-  const set = (field: number, value: number): void => hv.setUint32(field, value >>> 0, true);
-  set(ABI.H_MAGIC, ABI.MAGIC);
-  set(ABI.H_ABI, ABI.ABI_VERSION);
-  set(ABI.H_D_IN, c.d_in);
-  set(ABI.H_D_MODEL, H);
-  set(ABI.H_D_STATE, P);
-  set(ABI.H_D_OUT, c.d_out);
-  set(ABI.H_N_LAYERS, c.n_layers);
-  set(ABI.H_FLAGS, (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0));
-  set(ABI.H_INPUT, input);
-  set(ABI.H_OUTPUT, output);
-  set(ABI.H_U, u);
-  set(ABI.H_V, v);
-  set(ABI.H_Y, y);
-  set(ABI.H_TMP, tmp);
-  set(ABI.H_A, a);
-  set(ABI.H_G, g);
-  set(ABI.H_BV_RE, bvRe);
-  set(ABI.H_BV_IM, bvIm);
-  set(ABI.H_ENCODER, encoder);
-  set(ABI.H_ENCODER_BIAS, encoderBias);
-  set(ABI.H_DECODER, decoder);
-  set(ABI.H_DECODER_BIAS, decoderBias);
-  set(ABI.H_LAYERS, layerTable);
-  set(ABI.H_GOLDEN_STEPS, golden.steps);
-  set(ABI.H_GOLDEN_INPUT, goldenInput);
-  set(ABI.H_GOLDEN_OUTPUT, goldenOutput);
-  hv.setFloat32(ABI.H_GOLDEN_TOL, golden.tolerance, true);
-  set(ABI.H_STATE_START, stateStart);
-  set(ABI.H_STATE_END, stateEnd);
+  const header = writeHeader(ABI, {
+    H_MAGIC: ABI.MAGIC,
+    H_ABI: ABI.ABI_VERSION,
+    H_D_IN: c.d_in,
+    H_D_MODEL: H,
+    H_D_STATE: P,
+    H_D_OUT: c.d_out,
+    H_N_LAYERS: c.n_layers,
+    H_FLAGS: (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0),
+    H_INPUT: input,
+    H_OUTPUT: output,
+    H_U: u,
+    H_V: v,
+    H_Y: y,
+    H_TMP: tmp,
+    H_A: a,
+    H_G: g,
+    H_BV_RE: bvRe,
+    H_BV_IM: bvIm,
+    H_ENCODER: encoder,
+    H_ENCODER_BIAS: encoderBias,
+    H_DECODER: decoder,
+    H_DECODER_BIAS: decoderBias,
+    H_LAYERS: layerTable,
+    H_GOLDEN_STEPS: golden.steps,
+    H_GOLDEN_INPUT: goldenInput,
+    H_GOLDEN_OUTPUT: goldenOutput,
+    H_GOLDEN_TOL: { f32: golden.tolerance },
+    H_STATE_START: stateStart,
+    H_STATE_END: stateEnd,
+  });
 
   return {
     header,

@@ -10,7 +10,7 @@ import { QMatrix, QuantModel } from '../model/quant';
 import { SparrowError } from '../util/errors';
 import { WASM_PAGE_BYTES } from './abi';
 import { ABI_I16 as ABI } from './abi_i16';
-import { ALIGN, alignUp, arena, FirmwareLayout, MatrixStorage, MemoryRegion } from './layout';
+import { ALIGN, alignUp, arena, FirmwareLayout, MatrixStorage, MemoryRegion, writeHeader } from './layout';
 import { chooseFormat, encodeIndex, EncodedIndex, entropyBoundBits, nonzeroPositions, SparseFormat } from '../compress/formats';
 
 export interface IntGoldenVectors {
@@ -170,40 +170,39 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     { name: 'ssm state', bytes: stateEnd - statesStart, kind: 'mutable' },
   ];
 
-  const header = new Uint8Array(ABI.HEADER_BYTES);
-  const hv = new DataView(header.buffer);
-  const set = (field: number, value: number): void => hv.setUint32(field, value >>> 0, true);
-  set(ABI.H_MAGIC, ABI.MAGIC);
-  set(ABI.H_ABI, ABI.ABI_VERSION);
-  set(ABI.H_D_IN, c.d_in);
-  set(ABI.H_D_MODEL, H);
-  set(ABI.H_D_STATE, P);
-  set(ABI.H_D_OUT, c.d_out);
-  set(ABI.H_N_LAYERS, c.n_layers);
-  set(ABI.H_FLAGS, (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0));
-  set(ABI.H_INPUT, input);
-  set(ABI.H_OUTPUT, output);
-  set(ABI.H_U, u);
-  set(ABI.H_V, v);
-  set(ABI.H_Y, y);
-  set(ABI.H_A, a);
-  set(ABI.H_Z, z);
-  set(ABI.H_ACC_RE, accRe);
-  set(ABI.H_ACC_IM, accIm);
-  set(ABI.H_ENCODER, encoder);
-  set(ABI.H_ENCODER_BIAS, encoderBias);
-  set(ABI.H_ENCODER_SHIFT, encoderShift);
-  set(ABI.H_DECODER, decoder);
-  set(ABI.H_DECODER_BIAS, decoderBias);
-  set(ABI.H_DECODER_SHIFT, decoderShift);
-  set(ABI.H_LAYERS, layerTable);
-  set(ABI.H_GOLDEN_STEPS, golden.steps);
-  set(ABI.H_GOLDEN_INPUT, goldenInput);
-  set(ABI.H_GOLDEN_OUTPUT, goldenOutput);
-  set(ABI.H_INPUT_FRAC, model.inputFrac);
-  set(ABI.H_OUTPUT_FRAC, model.outputFrac);
-  set(ABI.H_STATE_START, stateStart);
-  set(ABI.H_STATE_END, stateEnd);
+  const header = writeHeader(ABI, {
+    H_MAGIC: ABI.MAGIC,
+    H_ABI: ABI.ABI_VERSION,
+    H_D_IN: c.d_in,
+    H_D_MODEL: H,
+    H_D_STATE: P,
+    H_D_OUT: c.d_out,
+    H_N_LAYERS: c.n_layers,
+    H_FLAGS: (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0),
+    H_INPUT: input,
+    H_OUTPUT: output,
+    H_U: u,
+    H_V: v,
+    H_Y: y,
+    H_A: a,
+    H_Z: z,
+    H_ACC_RE: accRe,
+    H_ACC_IM: accIm,
+    H_ENCODER: encoder,
+    H_ENCODER_BIAS: encoderBias,
+    H_ENCODER_SHIFT: encoderShift,
+    H_DECODER: decoder,
+    H_DECODER_BIAS: decoderBias,
+    H_DECODER_SHIFT: decoderShift,
+    H_LAYERS: layerTable,
+    H_GOLDEN_STEPS: golden.steps,
+    H_GOLDEN_INPUT: goldenInput,
+    H_GOLDEN_OUTPUT: goldenOutput,
+    H_INPUT_FRAC: model.inputFrac,
+    H_OUTPUT_FRAC: model.outputFrac,
+    H_STATE_START: stateStart,
+    H_STATE_END: stateEnd,
+  });
 
   return {
     header,
