@@ -41,7 +41,8 @@ export const H_INPUT_FRAC: usize = 108; // i32
 export const H_OUTPUT_FRAC: usize = 112; // i32
 export const H_STATE_START: usize = 116;
 export const H_STATE_END: usize = 120;
-export const HEADER_BYTES: usize = 124;
+export const H_COUNTERS: usize = 124; // u64[N_COUNTERS] in profile builds (`--profile`), else 0
+export const HEADER_BYTES: usize = 128;
 
 export const FLAG_GELU: u32 = 1;
 export const FLAG_ENCODER_RELU: u32 = 2;
@@ -89,3 +90,17 @@ export const KIND_CSR8_P16: u32 = 4; // u16 row pointers, u8 columns
 export const KIND_DELTA8: u32 = 5; // 8-bit gaps, 255 = escape
 export const KIND_DELTA4: u32 = 6; // 4-bit gaps, low nibble first, 15 = escape
 export const KIND_BITMAP: u32 = 7; // one bit per entry, row-major, LSB first
+export const KIND_UNROLLED: u32 = 8; // weights in code: M_INDPTR is the generated function's number
+
+// Op counters of profile builds (u64 each, cumulative, cleared by reset(); docs/firmware-abi.md).
+export const C_MAC_MATRIX: usize = 0; // int8 weight × int16 activation MACs in mat-vecs
+export const C_MAC_ELEMENTWISE: usize = 1; // other multiplies: 4 per complex state, norm, D, gate product
+export const C_LOAD_WEIGHT: usize = 2; // int8 weight loads (none for weights in code)
+export const C_LOAD_INDEX: usize = 3; // row pointers, columns, gap entries, bitmap words
+export const C_LOAD_ACTIVATION: usize = 4; // int16 activation loads in mat-vecs
+export const C_LOAD_STATE: usize = 5; // SSM state loads (re and im)
+export const C_LOAD_PARAM: usize = 6; // per-element parameters: biases, shifts, Λ, norm, D
+export const C_LUT: usize = 7; // table lookups (GELU, sigmoid)
+export const C_BRANCH: usize = 8; // loop iterations (each ends in one conditional branch)
+export const C_STEPS: usize = 9;
+export const N_COUNTERS: usize = 10;

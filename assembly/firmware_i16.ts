@@ -15,9 +15,14 @@ import {
   H_INPUT_FRAC, H_LAYERS, H_N_LAYERS, H_OUTPUT, H_OUTPUT_FRAC, H_STATE_END, H_STATE_START, H_U, H_V, H_Y, H_Z,
   LAYER_BYTES, L_ACT_LUT, L_B_IM, L_B_RE, L_B_SHIFT, L_C_IM, L_C_RE, L_C_SHIFT, L_D, L_D_K, L_GATE_BIAS, L_GATE_SHIFT,
   L_GATE_W, L_LAMBDA_IM, L_LAMBDA_RE, L_NORM_K, L_NORM_SCALE, L_NORM_SHIFT, L_SIGMOID_LUT, L_STATE_IM, L_STATE_RE,
-  L_U_K, L_Z_K,
+  L_U_K, L_Z_K, H_COUNTERS,
 } from './abi_i16';
 import { matvecI8 } from './matvec_i8';
+import { count } from './profile';
+import {
+  C_BRANCH, C_LOAD_PARAM, C_LOAD_STATE, C_LUT, C_MAC_ELEMENTWISE, C_STEPS,
+} from './abi_i16';
+export { sparrow_unrolled } from './matvec_i8';
 import { lut, rshift, sat16 } from './fixedpoint';
 
 @inline function hdr(field: usize): u32 {
@@ -100,6 +105,9 @@ export function step(): void {
   const encBias = <usize>hdr(H_ENCODER_BIAS);
   const encShift = <usize>hdr(H_ENCODER_SHIFT);
   const encRelu = (flags & FLAG_ENCODER_RELU) != 0;
+  count(C_STEPS, 1);
+  count(C_LOAD_PARAM, 2 * H);
+  count(C_BRANCH, H);
   for (let h = 0; h < H; h++) {
     let q = sat16(rshift(<i64>i32At(accRe, h) + <i64>i32At(encBias, h), i8At(encShift, h)));
     if (encRelu && q < 0) q = 0;
@@ -115,6 +123,9 @@ export function step(): void {
     const scale = ptr(L, L_NORM_SCALE);
     const shift = ptr(L, L_NORM_SHIFT);
     const normK = load<i32>(L + L_NORM_K);
+    count(C_MAC_ELEMENTWISE, H);
+    count(C_LOAD_PARAM, 2 * H);
+    count(C_BRANCH, H);
     for (let h = 0; h < H; h++) {
       setI16(v, h, sat16(rshift(<i64>i16At(scale, h) * <i64>i16At(u, h) + <i64>i32At(shift, h), normK)));
     }
@@ -127,6 +138,10 @@ export function step(): void {
     const sRe = ptr(L, L_STATE_RE);
     const sIm = ptr(L, L_STATE_IM);
     const bShift = ptr(L, L_B_SHIFT);
+    count(C_MAC_ELEMENTWISE, 4 * P);
+    count(C_LOAD_STATE, 2 * P);
+    count(C_LOAD_PARAM, 3 * P);
+    count(C_BRANCH, P);
     for (let p = 0; p < P; p++) {
       const lr = <i64>i16At(lre, p);
       const li = <i64>i16At(lim, p);
@@ -144,6 +159,10 @@ export function step(): void {
     const D = ptr(L, L_D);
     const dK = load<i32>(L + L_D_K);
     const actLut = ptr(L, L_ACT_LUT);
+    count(C_MAC_ELEMENTWISE, H);
+    count(C_LOAD_PARAM, 2 * H);
+    if (gelu) count(C_LUT, H);
+    count(C_BRANCH, H);
     for (let h = 0; h < H; h++) {
       const yh = sat16(
         rshift(<i64>i32At(accRe, h) - <i64>i32At(accIm, h), i8At(cShift, h)) + rshift(<i64>i8At(D, h) * <i64>i16At(v, h), dK),
@@ -159,6 +178,10 @@ export function step(): void {
       const gb = ptr(L, L_GATE_BIAS);
       const gShift = ptr(L, L_GATE_SHIFT);
       const sig = ptr(L, L_SIGMOID_LUT);
+      count(C_MAC_ELEMENTWISE, H);
+      count(C_LOAD_PARAM, 2 * H);
+      count(C_LUT, H);
+      count(C_BRANCH, H);
       for (let h = 0; h < H; h++) {
         const gq = sat16(rshift(<i64>i32At(accRe, h) + <i64>i32At(gb, h), i8At(gShift, h)));
         setI16(z, h, (i16At(a, h) * lut(sig, gq) + 16384) >> 15);
@@ -169,6 +192,7 @@ export function step(): void {
     // u = sat16(rshift(u, uK) + rshift(z, zK))
     const uK = load<i32>(L + L_U_K);
     const zK = load<i32>(L + L_Z_K);
+    count(C_BRANCH, H);
     for (let h = 0; h < H; h++) setI16(u, h, sat16(rshift(<i64>i16At(u, h), uK) + rshift(<i64>i16At(zs, h), zK)));
   }
 
@@ -178,6 +202,8 @@ export function step(): void {
   const decBias = <usize>hdr(H_DECODER_BIAS);
   const decShift = <usize>hdr(H_DECODER_SHIFT);
   const dOut = <i32>hdr(H_D_OUT);
+  count(C_LOAD_PARAM, 2 * dOut);
+  count(C_BRANCH, dOut);
   for (let j = 0; j < dOut; j++) setI16(out, j, sat16(rshift(<i64>i32At(accRe, j) + <i64>i32At(decBias, j), i8At(decShift, j))));
 }
 
@@ -201,4 +227,12 @@ export function selftest(): i32 {
   }
   reset();
   return misses;
+}
+
+/**
+ * Profile builds (`sparrow compile --profile`): address of the u64 op counters (abi_i16.ts C_*),
+ * cumulative since the last reset(). 0 in normal builds, which count nothing.
+ */
+export function counters_ptr(): usize {
+  return <usize>hdr(H_COUNTERS);
 }

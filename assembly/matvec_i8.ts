@@ -8,9 +8,20 @@
 // ============================================================================
 
 import {
+  C_BRANCH, C_LOAD_ACTIVATION, C_LOAD_INDEX, C_LOAD_WEIGHT, C_MAC_MATRIX, KIND_UNROLLED,
   KIND_BITMAP, KIND_CSR16_P16, KIND_CSR16_P32, KIND_CSR8_P16, KIND_CSR8_P32, KIND_DELTA4, KIND_DELTA8, KIND_DENSE,
   M_COLS, M_INDICES, M_INDPTR, M_KIND, M_ROWS, M_VALUES,
 } from './abi_i16';
+import { count } from './profile';
+
+/** One mat-vec's work for the op counters: MACs, weight, index and activation loads, loop iterations. */
+@inline function countMatvec(macs: i32, weightLoads: i32, indexLoads: i32, branches: i32): void {
+  count(C_MAC_MATRIX, macs);
+  count(C_LOAD_WEIGHT, weightLoads);
+  count(C_LOAD_INDEX, indexLoads);
+  count(C_LOAD_ACTIVATION, macs);
+  count(C_BRANCH, branches);
+}
 
 @inline function xAt(x: usize, c: usize): i32 {
   return <i32>load<i16>(x + (c << 1));
@@ -26,11 +37,13 @@ export function denseMatvecI8(values: usize, rows: i32, cols: i32, x: usize, acc
     }
     store<i32>(acc + (<usize>r << 2), s);
   }
+  countMatvec(rows * cols, rows * cols, 0, rows + rows * cols);
 }
 
 /** CSR with TP row pointers (u16/u32) and TI columns (u8/u16). */
 function csrMatvecI8<TP, TI>(indptr: usize, indices: usize, values: usize, rows: i32, x: usize, acc: usize): void {
   let k = <u32>load<TP>(indptr);
+  const first = k;
   for (let r = 0; r < rows; r++) {
     const end = <u32>load<TP>(indptr + (<usize>(r + 1) << alignof<TP>()));
     let s: i32 = 0;
@@ -40,6 +53,8 @@ function csrMatvecI8<TP, TI>(indptr: usize, indices: usize, values: usize, rows:
     }
     store<i32>(acc + (<usize>r << 2), s);
   }
+  const nnz = <i32>(k - first);
+  countMatvec(nnz, nnz, rows + 1 + nnz, rows + nnz);
 }
 
 /** Gaps between consecutive nonzeros in row-major order; `nibbles` selects 4-bit gaps (escape 15) over bytes (escape 255). */
@@ -70,6 +85,7 @@ function csrMatvecI8<TP, TI>(indptr: usize, indices: usize, values: usize, rows:
     store<i32>(acc + (<usize>r << 2), s);
     s = 0;
   }
+  countMatvec(<i32>nnz, <i32>nnz, <i32>i, rows + <i32>i);
 }
 
 /**
@@ -102,6 +118,24 @@ function bitmapMatvecI8(bits: usize, values: usize, rows: i32, cols: i32, x: usi
     store<i32>(acc + (<usize>r << 2), s);
     s = 0;
   }
+  const words = (n + 31) >> 5;
+  countMatvec(<i32>k, <i32>k, words, rows + words + <i32>k);
+}
+
+/**
+ * Weights in code (`sparrow compile --kernel unrolled`): the linker replaces this body with a
+ * dispatch on `fn` to functions generated per matrix (host/compile/unrolled.ts), in which every
+ * nonzero is an `i32.load16_s` of x at a constant offset times an `i32.const`. The placeholder
+ * body below never runs; it is exported and deliberately larger than binaryen's inlining limit
+ * (20 nodes) so that asc keeps it a separate function that matvecI8 calls (a test checks this).
+ */
+export function sparrow_unrolled(fn: i32, x: usize, acc: usize): void {
+  for (let r = 0; r < fn; r++) {
+    const a = xAt(x, <usize>r) * xAt(x, <usize>r + 1) + xAt(x, <usize>r + 2) * xAt(x, <usize>r + 3);
+    const b = xAt(x, <usize>r + 4) * xAt(x, <usize>r + 5) - xAt(x, <usize>r + 6) * xAt(x, <usize>r + 7);
+    store<i32>(acc + (<usize>r << 2), a ^ b);
+    store<i32>(acc + (<usize>r << 2) + 4, a | b);
+  }
 }
 
 export function matvecI8(desc: usize, x: usize, acc: usize): void {
@@ -119,6 +153,11 @@ export function matvecI8(desc: usize, x: usize, acc: usize): void {
     case KIND_CSR8_P16: csrMatvecI8<u16, u8>(indptr, indices, values, rows, x, acc); break;
     case KIND_DELTA8: deltaMatvecI8(indices, <u32>indptr, values, rows, cols, x, acc, false); break;
     case KIND_DELTA4: deltaMatvecI8(indices, <u32>indptr, values, rows, cols, x, acc, true); break;
+    case KIND_UNROLLED: {
+      sparrow_unrolled(<i32>indptr, x, acc);
+      countMatvec(<i32>values, 0, 0, 0); // M_VALUES holds nnz: straight-line code, no weight or index loads
+      break;
+    }
     default: bitmapMatvecI8(indices, values, rows, cols, x, acc); // KIND_BITMAP, validated at compile time
   }
 }

@@ -9,7 +9,9 @@ import { join } from 'path';
 const root = new URL('..', import.meta.url).pathname;
 const engines = [
   { source: 'firmware_f32.ts', out: join(root, 'build', 'engine-f32.wasm') },
-  { source: 'firmware_i16.ts', out: join(root, 'build', 'engine-i16.wasm') },
+  { source: 'firmware_i16.ts', out: join(root, 'build', 'engine-i16.wasm'), flags: ['--use', 'SPARROW_PROFILE=0'] },
+  // `sparrow compile --profile`: the same source with the op counters compiled in (assembly/profile.ts).
+  { source: 'firmware_i16.ts', out: join(root, 'build', 'engine-i16-profile.wasm'), flags: ['--use', 'SPARROW_PROFILE=1'] },
 ];
 
 /** Flags every firmware engine is built with; docs/firmware-abi.md explains each. */
@@ -27,9 +29,9 @@ function newestSource(dir) {
 }
 
 mkdirSync(join(root, 'build'), { recursive: true });
-for (const { source, out } of engines) {
+for (const { source, out, flags = [] } of engines) {
   if (existsSync(out) && statSync(out).mtimeMs >= newestSource(join(root, 'assembly'))) continue;
-  const { error, stderr } = await asc.main([join(root, 'assembly', source), '-o', out, ...ENGINE_FLAGS]);
+  const { error, stderr } = await asc.main([join(root, 'assembly', source), '-o', out, ...ENGINE_FLAGS, ...flags]);
   if (error) {
     console.error(stderr.toString());
     console.error(`build: asc failed on ${source}: ${error.message}`);

@@ -11,6 +11,8 @@ import { SparrowError } from '../util/errors';
 import { WASM_PAGE_BYTES } from './abi';
 import { ABI_I16 as ABI } from './abi_i16';
 import { ALIGN, alignUp, arena, FirmwareLayout, MatrixStorage, MemoryRegion, writeHeader } from './layout';
+import { nonzerosOf } from './unrolled';
+import { modelShifts } from './shifts';
 import { chooseFormat, encodeIndex, EncodedIndex, entropyBoundBits, nonzeroPositions, SparseFormat } from '../compress/formats';
 
 export interface IntGoldenVectors {
@@ -42,13 +44,26 @@ function valuesAt(m: QMatrix, pos: Int32Array): Int8Array {
   return Int8Array.from(pos, (p) => m.values[p]);
 }
 
-/** The engine shifts in i64: left shifts up to 31 bits of an int32 stay exact, right shifts up to 62. */
-function checkShift(k: number, what: string): number {
-  if (!Number.isInteger(k) || k < -31 || k > 62) throw new SparrowError(`${what}: requantization shift ${k} is outside [-31, 62]; the tensor formats are inconsistent`);
-  return k;
+/** Per matrix: table-driven kernel (the storage format from `format`) or weights in code. */
+export type KernelStrategy = 'csr' | 'unrolled';
+
+export interface LayoutI16Options {
+  /** Storage format of table-driven matrices, or 'auto' (the smallest per matrix). */
+  format?: SparseFormat | 'auto';
+  /** Kernel strategy of each matrix, by name (`layers.0.ssm.B_re`, …); default 'csr'. */
+  kernel?: (name: string, m: QMatrix) => KernelStrategy;
+  /** Reserve the op counters (profile engine). */
+  profile?: boolean;
 }
 
-export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDataEnd: number, format: SparseFormat | 'auto' = 'auto'): FirmwareLayout {
+export interface LayoutI16 extends FirmwareLayout {
+  /** Matrices compiled to code, in function-number order (M_INDPTR of their descriptors). */
+  unrolled: QMatrix[];
+}
+
+export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDataEnd: number, opts: LayoutI16Options = {}): LayoutI16 {
+  const format = opts.format ?? 'auto';
+  const unrolled: QMatrix[] = [];
   const c = model.config;
   const H = c.d_model;
   const P = c.d_state;
@@ -57,13 +72,21 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
   let weightBytes = 0;
   let indexBytes = 0;
 
-  const shifts = (what: string, rows: number, shift: (r: number) => number): number => {
-    const s = new Int8Array(rows);
-    for (let r = 0; r < rows; r++) s[r] = checkShift(shift(r), `${what} row ${r}`);
-    return k.put(s);
-  };
+  const sh = modelShifts(model);
   const storage: MatrixStorage[] = [];
   const matrix = (m: QMatrix, name: string): number => {
+    if ((opts.kernel?.(name, m) ?? 'csr') === 'unrolled') {
+      const nnz = nonzerosOf(m).values.length;
+      const desc = k.alloc(ABI.MATRIX_BYTES);
+      k.u32(desc + ABI.M_KIND, ABI.KIND_UNROLLED);
+      k.u32(desc + ABI.M_ROWS, m.rows);
+      k.u32(desc + ABI.M_COLS, m.cols);
+      k.u32(desc + ABI.M_VALUES, nnz); // for the op counters
+      k.u32(desc + ABI.M_INDPTR, unrolled.length);
+      unrolled.push(m);
+      storage.push({ name, format: 'unrolled', nonzeros: nnz, indexBytes: 0, valueBytes: 0, entropyBoundBytes: Math.ceil(entropyBoundBits(m.rows * m.cols, nnz) / 8) });
+      return desc;
+    }
     const enc = format === 'auto' ? chooseFormat(m) : forcedFormat(m, format, name);
     const pos = nonzeroPositions(m);
     const values = enc.format === 'dense' ? denseValues(m) : valuesAt(m, pos);
@@ -100,40 +123,39 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
 
   const encoder = matrix(model.encoderWeight, 'encoder.weight');
   const encoderBias = data(model.encoderBias);
-  const encoderShift = shifts('encoder', H, (h) => model.encoderWeight.rowFrac[h] + model.inputFrac - model.encoderFrac);
+  const encoderShift = k.put(sh.encoder);
   const layerTable = k.alloc(ABI.LAYER_BYTES * c.n_layers);
   const layerPtrs = model.layers.map((L, i) => {
     const d = layerTable + i * ABI.LAYER_BYTES;
-    const f = L.fmt;
     const w = `layers.${i}`;
+    const ls = sh.layers[i];
     k.u32(d + ABI.L_NORM_SCALE, data(L.normScale));
     k.u32(d + ABI.L_NORM_SHIFT, data(L.normShift));
-    k.u32(d + ABI.L_NORM_K, checkShift(L.normScaleFrac + f.uIn - f.v, `${w}.norm`));
+    k.u32(d + ABI.L_NORM_K, ls.norm);
     k.u32(d + ABI.L_LAMBDA_RE, data(L.lambdaRe));
     k.u32(d + ABI.L_LAMBDA_IM, data(L.lambdaIm));
     k.u32(d + ABI.L_B_RE, matrix(L.B_re, `${w}.ssm.B_re`));
     k.u32(d + ABI.L_B_IM, matrix(L.B_im, `${w}.ssm.B_im`));
-    k.u32(d + ABI.L_B_SHIFT, shifts(`${w}.ssm.B`, P, (p) => L.B_re.rowFrac[p] + f.v - f.s));
+    k.u32(d + ABI.L_B_SHIFT, k.put(ls.B));
     k.u32(d + ABI.L_C_RE, matrix(L.C_re, `${w}.ssm.C_re`));
     k.u32(d + ABI.L_C_IM, matrix(L.C_im, `${w}.ssm.C_im`));
-    k.u32(d + ABI.L_C_SHIFT, shifts(`${w}.ssm.C`, H, (h) => L.C_re.rowFrac[h] + f.s - f.y));
+    k.u32(d + ABI.L_C_SHIFT, k.put(ls.C));
     k.u32(d + ABI.L_D, data(L.D));
-    k.u32(d + ABI.L_D_K, checkShift(L.dFrac + f.v - f.y, `${w}.ssm.D`));
+    k.u32(d + ABI.L_D_K, ls.D);
     if (c.act === 'gelu') k.u32(d + ABI.L_ACT_LUT, data(L.actLut!));
     if (c.gate) {
       k.u32(d + ABI.L_GATE_W, matrix(L.gateWeight!, `${w}.gate.weight`));
       k.u32(d + ABI.L_GATE_BIAS, data(L.gateBias!));
-      k.u32(d + ABI.L_GATE_SHIFT, shifts(`${w}.gate`, H, (h) => L.gateWeight!.rowFrac[h] + f.a - f.g));
+      k.u32(d + ABI.L_GATE_SHIFT, k.put(ls.gate!));
       k.u32(d + ABI.L_SIGMOID_LUT, data(L.sigmoidLut!));
     }
-    k.u32(d + ABI.L_U_K, checkShift(f.uIn - f.uOut, `${w} residual`));
-    k.u32(d + ABI.L_Z_K, checkShift(f.a - f.uOut, `${w} block output`));
+    k.u32(d + ABI.L_U_K, ls.u);
+    k.u32(d + ABI.L_Z_K, ls.z);
     return d;
   });
-  const lastFrac = model.layers.length > 0 ? model.layers[model.layers.length - 1].fmt.uOut : model.encoderFrac;
   const decoder = matrix(model.decoderWeight, 'decoder.weight');
   const decoderBias = data(model.decoderBias);
-  const decoderShift = shifts('decoder', c.d_out, (j) => model.decoderWeight.rowFrac[j] + lastFrac - model.outputFrac);
+  const decoderShift = k.put(sh.decoder);
   const goldenInput = k.put(golden.inputs);
   const goldenOutput = k.put(golden.outputs);
   const constEnd = k.end();
@@ -157,6 +179,7 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     k.u32(d + ABI.L_STATE_RE, buffer(2 * P));
     k.u32(d + ABI.L_STATE_IM, buffer(2 * P));
   }
+  const counters = opts.profile ? buffer(8 * ABI.N_COUNTERS) : 0; // inside [stateStart, stateEnd): reset() clears it
   const stateEnd = alignUp(cursor, ALIGN);
 
   const goldenBytes = golden.inputs.byteLength + golden.outputs.byteLength;
@@ -167,7 +190,8 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     { name: 'header, descriptors, alignment', bytes: ABI.HEADER_BYTES + (constEnd - constStart) - weightBytes - indexBytes - goldenBytes, kind: 'const' },
     { name: 'io buffers', bytes: 2 * (c.d_in + c.d_out), kind: 'mutable' },
     { name: 'scratch', bytes: 10 * H + 8 * accLen, kind: 'mutable' },
-    { name: 'ssm state', bytes: stateEnd - statesStart, kind: 'mutable' },
+    { name: 'ssm state', bytes: stateEnd - statesStart - (opts.profile ? 8 * ABI.N_COUNTERS : 0), kind: 'mutable' },
+    ...(opts.profile ? [{ name: 'op counters (--profile)', bytes: 8 * ABI.N_COUNTERS, kind: 'mutable' as const }] : []),
   ];
 
   const header = writeHeader(ABI, {
@@ -202,6 +226,7 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     H_OUTPUT_FRAC: model.outputFrac,
     H_STATE_START: stateStart,
     H_STATE_END: stateEnd,
+    H_COUNTERS: counters,
   });
 
   return {
@@ -213,5 +238,6 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     pages: Math.max(1, Math.ceil(stateEnd / WASM_PAGE_BYTES)),
     regions,
     matrices: storage,
+    unrolled,
   };
 }
