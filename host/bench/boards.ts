@@ -10,7 +10,7 @@ import * as path from 'path';
 import { z } from 'zod';
 import { SparrowError } from '../util/errors';
 
-const NUMERIC_FIELDS = ['clockMHz', 'ramBytes', 'flashBytes'] as const;
+const NUMERIC_FIELDS = ['clockMHz', 'ramBytes', 'flashBytes', 'activeCurrentUAPerMHz', 'voltage', 'cyclesPerInstruction'] as const;
 
 export const boardSchema = z
   .strictObject({
@@ -21,6 +21,13 @@ export const boardSchema = z
     clockMHz: z.number().positive(),
     ramBytes: z.number().int().positive(),
     flashBytes: z.number().int().positive(),
+    /** Instruction set the cost model's instruction weights are fitted for (host/bench/cost.ts). */
+    isa: z.enum(['thumb2', 'thumb1', 'xtensa']),
+    /** Run-mode supply current per MHz, code running from flash. */
+    activeCurrentUAPerMHz: z.number().positive(),
+    voltage: z.number().positive(),
+    /** Cycles per instruction of each class (taken branches; loads from zero-wait-state memory). */
+    cyclesPerInstruction: z.strictObject({ alu: z.number().positive(), mul: z.number().positive(), load: z.number().positive(), store: z.number().positive(), branch: z.number().positive() }),
     notes: z.string().optional(),
     sources: z.record(z.string(), z.string().min(1)),
   })

@@ -6,7 +6,9 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as path from 'path';
-import { compileToDirectory, compileInMemory } from '../compile/files';
+import { compileCToDirectory, compileToDirectory, compileInMemory } from '../compile/files';
+import { EXECUTION_MODES, ExecutionMode } from '../bench/cost';
+import { loadBoard } from '../bench/boards';
 import { runDemo } from '../demo/demo';
 import { importS5, readImportFile } from '../model/import';
 import { readModel, writeModel } from '../model/model';
@@ -75,10 +77,22 @@ export function buildProgram(): Command {
     .option('--golden-steps <n>', 'input steps embedded for selftest()', intOption(16, 100000), 16)
     .option('--golden-seed <n>', 'seed of the golden inputs', intOption(0, 2 ** 31 - 1), 1)
     .option('--no-wasm-opt', 'skip the binaryen wasm-opt pass')
-    .addOption(new Option('--format <format>', 'integer engine: sparse format of every matrix (auto = smallest per matrix)').choices(['auto', ...SPARSE_FORMATS]).default('auto'))
+    .addOption(new Option('--format <format>', 'integer engine: sparse format of table-driven matrices (auto = smallest per matrix)').choices(['auto', ...SPARSE_FORMATS]).default('auto'))
+    .addOption(new Option('--kernel <strategy>', 'integer engine: csr = table-driven kernels, unrolled = weights in code, auto = per matrix by the cost model for --board').choices(['csr', 'unrolled', 'auto']).default('csr'))
+    .option('--board <name>', 'with --kernel auto: the board and its budget (boards/*.json)', 'stm32f767')
+    .addOption(new Option('--mode <mode>', 'with --kernel auto: execution mode on the board').choices(EXECUTION_MODES).default('wamr-aot'))
+    .option('--profile', 'integer engine: build the op-counting variant (counters_ptr(), docs/firmware-abi.md)', false)
+    .addOption(new Option('--target <target>', 'wasm firmware, or C99 sources (sparrow_model.c/.h) of a quantized model').choices(['wasm', 'c']).default('wasm'))
     .option('--json', 'print the manifest as JSON')
-    .action((modelPath: string, o: { out: string; goldenSteps: number; goldenSeed: number; wasmOpt: boolean; format: SparseFormat | 'auto'; json?: boolean }) => {
-      const result = compileToDirectory(modelPath, o.out, { goldenSteps: o.goldenSteps, goldenSeed: o.goldenSeed, wasmOpt: o.wasmOpt, format: o.format });
+    .action((modelPath: string, o: { out: string; goldenSteps: number; goldenSeed: number; wasmOpt: boolean; format: SparseFormat | 'auto'; kernel: 'csr' | 'unrolled' | 'auto'; board: string; mode: ExecutionMode; profile: boolean; target: 'wasm' | 'c'; json?: boolean }) => {
+      const board = o.kernel === 'auto' ? loadBoard(o.board) : undefined;
+      if (o.target === 'c') {
+        if (o.profile) throw new SparrowError('--profile applies to the wasm target; the C target has no counters');
+        const result = compileCToDirectory(modelPath, o.out, { kernel: o.kernel, board, mode: o.kernel === 'auto' ? 'native' : o.mode });
+        print(!!o.json, { files: result.files, kernels: result.kernels }, () => result.summary);
+        return;
+      }
+      const result = compileToDirectory(modelPath, o.out, { goldenSteps: o.goldenSteps, goldenSeed: o.goldenSeed, wasmOpt: o.wasmOpt, format: o.format, kernel: o.kernel, board, mode: o.mode, profile: o.profile });
       print(!!o.json, result.manifest, () => result.summary);
     });
 

@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { describeModel, describeQuantModel } from '../model/describe';
-import { QuantModel } from '../model/quant';
+import { QMatrix, QuantModel } from '../model/quant';
 import { Model } from '../model/types';
 import { stepFloat, zeroState } from '../reference/float';
 import { quantizeInput, runInt } from '../reference/int';
@@ -29,7 +29,11 @@ import { ABI, WASM_PAGE_BYTES } from './abi';
 import { checkForRuntime } from './runtime_check';
 import { SparseFormat } from '../compress/formats';
 import { FirmwareLayout, GoldenVectors, layoutF32, MatrixStorage, MemoryRegion } from './layout';
-import { IntGoldenVectors, layoutI16 } from './layout_i16';
+import { IntGoldenVectors, KernelStrategy, layoutI16 } from './layout_i16';
+import { dispatchFunction, unrolledFunction } from './unrolled';
+import { patchFunctions } from '../wasm/functions';
+import { Board, loadBoard } from '../bench/boards';
+import { chooseKernels, ExecutionMode, mutableBytesOf } from '../bench/cost';
 
 
 export interface CompileOptions {
@@ -43,6 +47,13 @@ export interface CompileOptions {
   wasmOpt?: boolean;
   /** Integer engine: the sparse format of every matrix, or 'auto' (the smallest per matrix, default). */
   format?: SparseFormat | 'auto';
+  /** Integer engine: table-driven kernels, weights in code, or a per-matrix choice (default 'csr'). */
+  kernel?: KernelStrategy | 'auto' | ((name: string, m: QMatrix) => KernelStrategy);
+  /** With kernel 'auto': the board and execution mode whose cost model and budget decide. */
+  board?: Board;
+  mode?: ExecutionMode;
+  /** Integer engine: build the op-counting variant (counters_ptr()). */
+  profile?: boolean;
 }
 
 export interface Manifest {
@@ -69,7 +80,7 @@ export interface Manifest {
     exports: string[];
   };
   golden: { steps: number; seed: number; tolerance: number };
-  build: { wasmOpt: boolean; features: string };
+  build: { wasmOpt: boolean; features: string; profile?: boolean; kernel?: string };
 }
 
 export interface Firmware {
@@ -86,7 +97,7 @@ export const FIRMWARE_FEATURES = ['--mvp-features', '--enable-sign-ext'];
 // Engine and tools
 // ---------------------------------------------------------------------------
 
-export type EngineName = 'f32' | 'i16';
+export type EngineName = 'f32' | 'i16' | 'i16-profile';
 
 /** A prebuilt engine: next to the bundled CLI (dist/), or in build/ during development. */
 export function enginePath(name: EngineName = 'f32'): string {
@@ -161,8 +172,14 @@ function goldenSteps(opts: CompileOptions): { steps: number; seed: number } {
 }
 
 /** Link a layout into an engine, optimize, check the binary, and run selftest() before anyone sees the firmware. */
-function finish(engine: EngineName, layout: FirmwareLayout, opts: CompileOptions): { wasm: Uint8Array; exports: string[] } {
-  let wasm = setMemoryAndData(loadEngine(engine).bytes, {
+function finish(engine: EngineName, layout: FirmwareLayout & { unrolled?: QMatrix[] }, opts: CompileOptions): { wasm: Uint8Array; exports: string[] } {
+  let engineBytes = loadEngine(engine).bytes;
+  if (engine !== 'f32') {
+    // Weights in code: the placeholder becomes a dispatch to one generated function per matrix (none: a no-op).
+    const generated = (layout.unrolled ?? []).map(unrolledFunction);
+    engineBytes = patchFunctions(engineBytes, { placeholder: 'sparrow_unrolled', body: (first) => dispatchFunction(generated.length, first), functions: generated });
+  }
+  let wasm = setMemoryAndData(engineBytes, {
     pages: layout.pages,
     segments: [
       { offset: ABI.HEADER, data: layout.header },
@@ -171,7 +188,7 @@ function finish(engine: EngineName, layout: FirmwareLayout, opts: CompileOptions
   });
   if (opts.wasmOpt ?? true) wasm = runWasmOpt(wasm);
   // The same checks as `sparrow check --runtime wamr-classic`, the strictest execution mode.
-  const check = checkForRuntime(wasm, 'wamr-classic', { expectedPages: layout.pages, integer: engine === 'i16' });
+  const check = checkForRuntime(wasm, 'wamr-classic', { expectedPages: layout.pages, integer: engine !== 'f32' });
   if (check.problems.length > 0) throw new SparrowError(`compiled firmware failed its checks: ${check.problems.join('; ')}`);
   const misses = createRunner(wasm, 'compiled firmware').selftest();
   if (misses !== 0) throw new SparrowError(`compiled firmware failed selftest(): ${misses} output values differ from the reference (this is a sparrow bug; please report it with the model)`);
@@ -195,7 +212,11 @@ function manifestFor(engine: EngineName, model: { config: Model['config'] }, sum
       exports: fw.exports,
     },
     golden,
-    build: { wasmOpt: opts.wasmOpt ?? true, features: 'mvp+sign-ext' },
+    build: {
+      wasmOpt: opts.wasmOpt ?? true,
+      features: 'mvp+sign-ext',
+      ...(engine === 'f32' ? {} : { profile: opts.profile ?? false, kernel: typeof opts.kernel === 'function' ? 'custom' : opts.kernel === 'auto' ? `auto (${opts.board?.name ?? 'stm32f767'}, ${opts.mode ?? 'wamr-aot'})` : opts.kernel ?? 'csr' }),
+    },
   };
 }
 
@@ -217,11 +238,27 @@ export function intGoldenVectors(q: QuantModel, steps: number, seed: number): In
   return { steps, inputs, outputs: runInt(q, inputs, steps) };
 }
 
+/** A per-matrix chooser from --kernel (auto: the cost model for opts.board in opts.mode, default STM32F767 / WAMR AOT). */
+export function resolveKernel(q: QuantModel, opts: Pick<CompileOptions, 'kernel' | 'board' | 'mode'>): (name: string, m: QMatrix) => KernelStrategy {
+  const k = opts.kernel ?? 'csr';
+  if (typeof k === 'function') return k;
+  if (k !== 'auto') return () => k;
+  const board = opts.board ?? loadBoard('stm32f767');
+  const choice = chooseKernels(q, board, opts.mode ?? 'wamr-aot', mutableBytesOf(q));
+  return (name) => choice.get(name) ?? 'csr';
+}
+
 /** Integer (w8a16) firmware of a quantized model: bit-exact with host/reference/int.ts. */
 export function compileQuantModel(q: QuantModel, opts: CompileOptions = {}): Firmware {
   const { steps, seed } = goldenSteps(opts);
   const golden = intGoldenVectors(q, steps, seed);
-  const layout = layoutI16(q, golden, engineDataEnd(loadEngine('i16').module), opts.format ?? 'auto');
-  const fw = finish('i16', layout, opts);
+  const engine: EngineName = opts.profile ? 'i16-profile' : 'i16';
+  const kernel = resolveKernel(q, opts);
+  const layout = layoutI16(q, golden, engineDataEnd(loadEngine(engine).module), {
+    format: opts.format ?? 'auto',
+    kernel: typeof kernel === 'function' ? kernel : () => kernel,
+    profile: opts.profile,
+  });
+  const fw = finish(engine, layout, opts);
   return { wasm: fw.wasm, manifest: manifestFor('i16', q, describeQuantModel(q), layout, fw, { steps, seed, tolerance: 0 }, opts) };
 }

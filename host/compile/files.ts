@@ -11,7 +11,8 @@ import { parseAnyModel } from '../model/quant_file';
 import { SparrowError } from '../util/errors';
 import { formatBytes, formatNumber } from '../report/table';
 import { writeFileAtomic } from '../util/atomic';
-import { CompileOptions, compileModel, compileQuantModel, Firmware, Manifest } from './compile';
+import { CSources, emitC } from './c_target';
+import { resolveKernel, CompileOptions, compileModel, compileQuantModel, Firmware, Manifest } from './compile';
 
 export interface FileManifest extends Manifest {
   source: { model: string; modelSha256: string; firmwareSha256: string };
@@ -30,16 +31,19 @@ function readForCompile(modelPath: string): ReturnType<typeof parseAnyModel> {
 }
 
 /** Float models compile to the f32 engine, quantized models to the integer engine. */
-function compileAny(m: ReturnType<typeof parseAnyModel>, opts: CompileOptions): Firmware {
+function compileAny(m: ReturnType<typeof parseAnyModel>, opts: CompileOptions, file = 'model'): Firmware {
+  if (m.kind === 'float' && ((opts.kernel !== undefined && opts.kernel !== 'csr') || opts.profile)) {
+    throw new SparrowError(`${file}: --kernel unrolled/auto and --profile need a quantized model; run 'sparrow quantize' first`);
+  }
   return m.kind === 'float' ? compileModel(m.model, opts) : compileQuantModel(m.model, opts);
 }
 
 export function compileInMemory(modelPath: string, opts: CompileOptions = {}): Firmware {
-  return compileAny(readForCompile(modelPath), opts);
+  return compileAny(readForCompile(modelPath), opts, modelPath);
 }
 
 export function compileToDirectory(modelPath: string, outDir: string, opts: CompileOptions = {}): { manifest: FileManifest; summary: string } {
-  const fw = compileAny(readForCompile(modelPath), opts);
+  const fw = compileAny(readForCompile(modelPath), opts, modelPath);
   const manifest: FileManifest = {
     ...fw.manifest,
     source: { model: path.basename(modelPath), modelSha256: sha256(fs.readFileSync(modelPath)), firmwareSha256: sha256(fw.wasm) },
@@ -55,4 +59,20 @@ export function compileToDirectory(modelPath: string, outDir: string, opts: Comp
     `  ${manifest.engine === 'i16' ? 'integer (w8a16) engine, no float instruction in step()' : 'f32 engine'}; checks: 0 imports, no memory.grow, no SIMD, initial = maximum pages; selftest() = 0 over ${manifest.golden.steps} golden steps${manifest.engine === 'i16' ? ' (bit-exact)' : ''}`,
   ].join('\n');
   return { manifest, summary };
+}
+
+/** `--target c`: <dir>/sparrow_model.{c,h} of a quantized model (bit-exact with the integer reference). */
+export function compileCToDirectory(modelPath: string, outDir: string, opts: Pick<CompileOptions, 'kernel' | 'board' | 'mode'> = {}): { files: string[]; kernels: CSources['kernels']; summary: string } {
+  const m = readForCompile(modelPath);
+  if (m.kind === 'float') throw new SparrowError(`${modelPath}: --target c needs a quantized (w8a16) model; run 'sparrow quantize' first`);
+  const c = emitC(m.model, { kernel: resolveKernel(m.model, opts) });
+  const files = [path.join(outDir, 'sparrow_model.h'), path.join(outDir, 'sparrow_model.c')];
+  writeFileAtomic(files[0], c.header);
+  writeFileAtomic(files[1], c.source);
+  const unrolled = c.kernels.filter((k) => k.kernel === 'unrolled').length;
+  const summary = [
+    `wrote ${files.join(' and ')} (${formatBytes(c.source.length)} of C99)`,
+    `  ${c.kernels.length} matrices: ${unrolled} with weights in code, ${c.kernels.length - unrolled} table-driven; API: sparrow_reset(), sparrow_step(in, out) on int16 (see the header)`,
+  ].join('\n');
+  return { files, kernels: c.kernels, summary };
 }

@@ -99,4 +99,26 @@ describe('bad input: one line on stderr, non-zero exit, no firmware written', ()
     fs.writeFileSync(path.join(dir, 'w.csv'), '1,2\n3,4\n');
     expectOneLineError(['run', 'w.safetensors', '--input', 'w.csv'], 'w.csv');
   });
+
+  test('kernel strategies, profile and the C target: float model, unknown board', () => {
+    expect(sparrow('random', '-o', 'f.safetensors').status).toBe(0);
+    expectOneLineError(['compile', 'f.safetensors', '-o', 'o1', '--kernel', 'unrolled'], 'f.safetensors', 'quantize');
+    expectOneLineError(['compile', 'f.safetensors', '-o', 'o2', '--profile'], 'f.safetensors', 'quantize');
+    expectOneLineError(['compile', 'f.safetensors', '-o', 'o3', '--target', 'c'], 'f.safetensors', 'quantize');
+    expectOneLineError(['compile', 'f.safetensors', '-o', 'o4', '--kernel', 'auto', '--board', 'nope'], 'unknown board "nope"', 'stm32l476');
+    for (const o of ['o1', 'o2', 'o3', 'o4']) expect(fs.existsSync(path.join(dir, o))).toBe(false);
+  });
+
+  test('--target c writes a header and a source; --kernel unrolled and --profile compile a quantized model', () => {
+    expect(sparrow('random', '-o', 'g.safetensors', '--d-model', '12', '--d-state', '10', '--sparsity', '0.8').status).toBe(0);
+    expect(sparrow('quantize', 'g.safetensors', '-o', 'g.q.safetensors', '--calib-random', '4').status).toBe(0);
+    expect(sparrow('compile', 'g.q.safetensors', '-o', 'gc', '--target', 'c', '--kernel', 'unrolled').status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'gc', 'sparrow_model.h'), 'utf8')).toContain('void sparrow_step(const int16_t *in, int16_t *out);');
+    const r = sparrow('compile', 'g.q.safetensors', '-o', 'gw', '--kernel', 'auto', '--board', 'rp2040', '--profile', '--json');
+    expect(r.status).toBe(0);
+    const manifest = JSON.parse(r.stdout);
+    expect(manifest.build.profile).toBe(true);
+    expect(manifest.build.kernel).toBe('auto (rp2040, wamr-aot)');
+    expect(manifest.firmware.exports).toContain('counters_ptr');
+  });
 });

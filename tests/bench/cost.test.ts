@@ -1,0 +1,56 @@
+// The cost model: its instruction estimate against QEMU's count of the C target on
+// models outside the calibration set (issue #5 target: within ±25% on the M4), and
+// the auto strategy against both fixed strategies on every board.
+
+import { loadBoard, listBoards } from '../../host/bench/boards';
+import { chooseKernels, estimateInstructions, estimateOnBoard, EXECUTION_MODES, mutableBytesOf, stepFeatures } from '../../host/bench/cost';
+import { qemuTools, runIsa } from '../../host/bench/qemu';
+import { quantizeModel } from '../../host/compress/quantize';
+import { QuantModel } from '../../host/model/quant';
+import { randomModel } from '../../host/model/random';
+import { makeRng } from '../../host/util/rng';
+
+function model(seed: number, H: number, P: number, L: number, sparsity: number, gate: boolean): QuantModel {
+  const rng = makeRng(seed);
+  const m = randomModel({ d_in: 3, d_model: H, d_state: P, d_out: 5, n_layers: L, act: 'gelu', encoder_act: 'relu', gate, sparsity, seed });
+  return quantizeModel(m, { sequences: [{ data: Float64Array.from({ length: 300 }, () => rng.normal()), T: 100 }] });
+}
+
+test('the Arm cross toolchain and QEMU are installed (.ci/run installs them)', () => {
+  expect(qemuTools()).toEqual({ ok: true });
+});
+
+// Seeds and shapes not in the calibration set (calibrationSamples uses seeds 100–113).
+test.each([
+  { name: 'M4 H=56 P=40 L=2 s=0.9 csr', core: 'cortex-m4f', isa: 'thumb2', q: () => model(7001, 56, 40, 2, 0.9, true), k: 'csr' },
+  { name: 'M4 H=56 P=40 L=2 s=0.9 unrolled', core: 'cortex-m4f', isa: 'thumb2', q: () => model(7001, 56, 40, 2, 0.9, true), k: 'unrolled' },
+  { name: 'M4 H=96 P=64 L=1 s=0.7 csr', core: 'cortex-m4f', isa: 'thumb2', q: () => model(7002, 96, 64, 1, 0.7, false), k: 'csr' },
+  { name: 'M0+ H=24 P=32 L=2 s=0.8 csr', core: 'cortex-m0plus', isa: 'thumb1', q: () => model(7003, 24, 32, 2, 0.8, false), k: 'csr' },
+] as const)('$name: QEMU instruction count within ±25% of the estimate', ({ core, isa, q, k }) => {
+  const qm = q();
+  const measured = runIsa(qm, core, () => k, 8).instructionsPerStep;
+  const estimate = estimateInstructions(stepFeatures(qm, () => k), isa);
+  expect(Math.abs(estimate / measured - 1)).toBeLessThan(0.25);
+});
+
+describe('--kernel auto', () => {
+  const q = model(7004, 128, 128, 4, 0.9, false);
+  const boards = listBoards().map((b) => loadBoard(b));
+
+  test('covers the five MCU boards', () => {
+    expect(boards.map((b) => b.name).sort()).toEqual(expect.arrayContaining(['esp32s3', 'nrf52840', 'rp2040', 'stm32f767', 'stm32l476']));
+  });
+
+  test.each(EXECUTION_MODES)('%s: auto fits whenever a fixed strategy fits, and is within 10% of the better fitting one', (mode) => {
+    const mut = mutableBytesOf(q);
+    for (const b of boards) {
+      const est = (choose: (n: string) => 'csr' | 'unrolled') => estimateOnBoard(q, choose, b, mode, { mutableBytes: mut });
+      const auto = chooseKernels(q, b, mode, mut);
+      const a = est((n) => auto.get(n)!);
+      const fixed = [est(() => 'csr'), est(() => 'unrolled')].filter((e) => e.fits);
+      if (fixed.length === 0) continue;
+      expect(a.fits).toBe(true);
+      expect(a.cycles).toBeLessThanOrEqual(1.1 * Math.min(...fixed.map((e) => e.cycles)));
+    }
+  });
+});
