@@ -48,7 +48,7 @@ await esbuild.build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['binaryen'], // its wasm-opt runs as a child process from node_modules
+  external: ['binaryen', 'onnxruntime-node'], // wasm-opt runs as a child process from node_modules; ONNX Runtime loads its native binding from there
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });

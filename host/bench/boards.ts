@@ -58,13 +58,25 @@ export function parseBoard(json: string, file: string): Board {
   return r.data;
 }
 
+/** A profile with `"kind": "neuromorphic"` describes an event-driven chip (host/emulator/), not an MCU board. */
+function isChipProfile(file: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { kind?: unknown }).kind === 'neuromorphic';
+  } catch {
+    return false;
+  }
+}
+
+/** MCU board names in `dir` (neuromorphic chip profiles are left out: they are `sparrow emulate --chip` input). */
 export function listBoards(dir = boardsDir()): string[] {
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.json') && !isChipProfile(path.join(dir, f))).map((f) => f.slice(0, -5)).sort();
 }
 
 /** A board by name (boards/<name>.json) or by path to a JSON file. */
 export function loadBoard(nameOrPath: string, dir = boardsDir()): Board {
   const file = nameOrPath.endsWith('.json') ? nameOrPath : path.join(dir, `${nameOrPath}.json`);
   if (!fs.existsSync(file)) throw new SparrowError(`unknown board "${nameOrPath}"; known boards: ${listBoards(dir).join(', ')}`);
+  if (isChipProfile(file)) throw new SparrowError(`${file}: a neuromorphic chip profile, not an MCU board; use it with 'sparrow emulate --chip'`);
   return parseBoard(fs.readFileSync(file, 'utf8'), file);
 }
