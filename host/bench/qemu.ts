@@ -142,7 +142,11 @@ export function runIsa(q: QuantModel, core: string, kernel: KernelStrategy | ((n
     fs.writeFileSync(path.join(dir, 'link.ld'), LINKER(m));
     const elf = path.join(dir, 'prog.elf');
     const cc = spawnSync('arm-none-eabi-gcc', [`-mcpu=${m.mcpu}`, '-mthumb', '-O2', '-std=gnu99', '--specs=rdimon.specs', '-T', 'link.ld', 'start.c', 'main.c', 'sparrow_model.c', '-o', elf, '-Wl,--gc-sections', '-ffunction-sections', '-fdata-sections'], { cwd: dir });
-    if (cc.status !== 0) throw new Error(`arm-none-eabi-gcc failed: ${cc.stderr.toString().trim().split('\n').slice(0, 3).join(' | ')}`);
+    if (cc.status !== 0) {
+      const over = /region `(FLASH|RAM)' overflowed by (\d+) bytes/.exec(cc.stderr.toString());
+      if (over) throw new Error(`the program does not fit ${m.machine}'s ${over[1] === 'FLASH' ? `${m.flash.length >> 10} KiB flash` : `${m.ram.length >> 10} KiB RAM`} (over by ${Number(over[2]).toLocaleString('en-US')} bytes)`);
+      throw new Error(`arm-none-eabi-gcc failed: ${cc.stderr.toString().trim().split('\n').slice(0, 3).join(' | ')}`);
+    }
     const run = spawnSync('qemu-system-arm', ['-M', m.machine, '-cpu', m.cpu, '-nographic', '-monitor', 'none', '-serial', 'none', '-semihosting-config', 'enable=on,target=native', '-icount', 'shift=0', '-kernel', elf, ...(m.extraFlags ?? [])], { timeout: 120_000 });
     const text = run.stdout.toString();
     const field = (k: string): number => Number(new RegExp(`^${k} (-?\\d+)`, 'm').exec(text)?.[1]);

@@ -14,8 +14,8 @@ import { importS5, readImportFile } from '../model/import';
 import { readModel, writeModel } from '../model/model';
 import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
-import { sweep } from '../bench/host_bench';
-import { benchMarkdown } from '../bench/report_md';
+import { addBenchCommand } from './bench';
+import { addExportOnnxCommand } from './export_onnx';
 import { quantizeModelFile } from '../compress/files';
 import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
@@ -84,7 +84,9 @@ export function buildProgram(): Command {
     .option('--profile', 'integer engine: build the op-counting variant (counters_ptr(), docs/firmware-abi.md)', false)
     .addOption(new Option('--target <target>', 'wasm firmware, or C99 sources (sparrow_model.c/.h) of a quantized model').choices(['wasm', 'c']).default('wasm'))
     .option('--json', 'print the manifest as JSON')
-    .action((modelPath: string, o: { out: string; goldenSteps: number; goldenSeed: number; wasmOpt: boolean; format: SparseFormat | 'auto'; kernel: 'csr' | 'unrolled' | 'auto'; board: string; mode: ExecutionMode; profile: boolean; target: 'wasm' | 'c'; json?: boolean }) => {
+    .action((modelPath: string, o: { out: string; goldenSteps: number; goldenSeed: number; wasmOpt: boolean; format: SparseFormat | 'auto'; kernel: 'csr' | 'unrolled' | 'auto'; board: string; mode: ExecutionMode; profile: boolean; target: 'wasm' | 'c'; json?: boolean }, cmd: Command) => {
+      // The cost model behind --kernel auto is fitted to CSR kernels: its table-driven matrices use csr16 unless --format says otherwise.
+      if (o.kernel === 'auto' && cmd.getOptionValueSource('format') !== 'cli') o.format = 'csr16';
       const board = o.kernel === 'auto' ? loadBoard(o.board) : undefined;
       if (o.target === 'c') {
         if (o.profile) throw new SparrowError('--profile applies to the wasm target; the C target has no counters');
@@ -247,25 +249,8 @@ export function buildProgram(): Command {
       wrote(!!o.json, o.out, model.config);
     });
 
-  program
-    .command('bench')
-    .description('measured host step latency (Node) of f32 and integer firmware across sparsities; Markdown for docs/benchmarks.md')
-    .option('--sparsities <list>', 'comma-separated sparsities', '0,0.5,0.8,0.9,0.95')
-    .option('--d-model <n>', 'H', intOption(1, 4096), 128)
-    .option('--d-state <n>', 'P', intOption(1, 4096), 128)
-    .option('--layers <n>', 'layers', intOption(1, 64), 4)
-    .option('--steps <n>', 'timed steps per firmware', intOption(100, 10_000_000), 10000)
-    .option('--json', 'machine-readable output')
-    .action((o: { sparsities: string; dModel: number; dState: number; layers: number; steps: number; json?: boolean }) => {
-      const sparsities = o.sparsities.split(',').map(Number);
-      if (sparsities.some((s) => !(s >= 0 && s < 1))) throw new SparrowError(`--sparsities: each must be in [0, 1), got "${o.sparsities}"`);
-      const report = sweep({
-        sparsities, dModel: o.dModel, dState: o.dState, layers: o.layers, steps: o.steps, warmup: 1000,
-        onProgress: (done, total, label) => process.stderr.write(`\rbench ${done}/${total} ${label}`.padEnd(60)),
-      });
-      process.stderr.write('\n');
-      print(!!o.json, report, () => benchMarkdown(report));
-    });
+  addExportOnnxCommand(program);
+  addBenchCommand(program);
 
   program
     .command('demo')
@@ -279,23 +264,24 @@ export function buildProgram(): Command {
   return program;
 }
 
+function fail(e: unknown): never {
+  if (e instanceof SparrowError) {
+    process.stderr.write(`sparrow: ${e.message}\n`);
+    process.exit(e.exitCode);
+  }
+  const err = e as Error;
+  process.stderr.write(`sparrow: internal error: ${err.message.split('\n')[0]}${process.env.SPARROW_DEBUG ? '\n' + err.stack : ' (SPARROW_DEBUG=1 shows the stack)'}\n`);
+  process.exit(70);
+}
+
 export function main(argv: string[]): void {
   const program = buildProgram();
   program.exitOverride((err) => {
     // commander already printed its one-line message (help and version exit 0).
     process.exit(err.exitCode);
   });
-  try {
-    program.parse(argv);
-  } catch (e) {
-    if (e instanceof SparrowError) {
-      process.stderr.write(`sparrow: ${e.message}\n`);
-      process.exit(e.exitCode);
-    }
-    const err = e as Error;
-    process.stderr.write(`sparrow: internal error: ${err.message.split('\n')[0]}${process.env.SPARROW_DEBUG ? '\n' + err.stack : ' (SPARROW_DEBUG=1 shows the stack)'}\n`);
-    process.exit(70);
-  }
+  // Some commands (bench) are async: every failure, sync or not, ends in fail().
+  program.parseAsync(argv).catch(fail);
 }
 
 if (require.main === module) main(process.argv);

@@ -18,13 +18,25 @@ export function findCompiler(): string | undefined {
   return undefined;
 }
 
+export interface NativeTiming {
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  meanUs: number;
+  /** Two clock reads with nothing between (the floor every sample includes). */
+  timerUs: number;
+  samples: number;
+  /** Compiler flags of the build. */
+  flags: string[];
+}
+
 export interface HostProgram {
   exe: string;
   dir: string;
   /** int16 inputs [T, d_in] → int16 outputs [T, d_out]. */
   run(inputs: Int16Array): Int16Array;
-  /** Mean ns per step over `steps`. */
-  bench(steps: number): number;
+  /** Each of `steps` steps timed alone after 1,000 warm-up steps (fresh input every step), and the timer's own cost. */
+  bench(steps: number): NativeTiming;
   dispose(): void;
 }
 
@@ -56,7 +68,9 @@ export function buildHostProgram(q: QuantModel, opts: CTargetOptions & { cflags?
     bench(steps) {
       const r = spawnSync(exe, ['bench', String(steps)]);
       if (r.status !== 0) throw new SparrowError(`C target program failed: ${r.stderr.toString().trim()}`);
-      return Number(r.stdout.toString().trim());
+      const text = r.stdout.toString();
+      const field = (k: string): number => Number(new RegExp(`^${k} ([0-9.]+)`, 'm').exec(text)?.[1]) / 1000;
+      return { p50Us: field('p50_ns'), p90Us: field('p90_ns'), p99Us: field('p99_ns'), meanUs: field('mean_ns'), timerUs: field('timer_ns'), samples: steps, flags };
     },
     dispose() {
       fs.rmSync(dir, { recursive: true, force: true });

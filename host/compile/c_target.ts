@@ -236,6 +236,17 @@ export function emitHostHarness(prefix = 'sparrow'): string {
 #include <time.h>
 #include "${prefix}_model.h"
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* nearest-rank percentile index, as host/bench/timing.ts */
+static long rank(long n, int p) {
+  long r = (long)((p * n + 99) / 100) - 1;
+  return r < 0 ? 0 : r >= n ? n - 1 : r;
+}
+
 int main(int argc, char **argv) {
   int16_t in[${U}_D_IN], out[${U}_D_OUT];
   ${prefix}_reset();
@@ -247,17 +258,35 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc >= 3 && strcmp(argv[1], "bench") == 0) {
+    /* Each step timed alone, fresh input every step: the same protocol as the Node bench. */
     long n = atol(argv[2]);
+    if (n < 1) return 2;
+    double *ns = malloc((size_t)n * sizeof *ns);
+    if (!ns) return 1;
     uint32_t seed = 12345;
     volatile int32_t sink = 0;
-    for (int j = 0; j < ${U}_D_IN; j++) { seed = seed * 1664525u + 1013904223u; in[j] = (int16_t)(seed >> 20) - 2048; }
-    for (int i = 0; i < 1000; i++) ${prefix}_step(in, out);
     struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long i = 0; i < n; i++) { ${prefix}_step(in, out); sink += out[0]; }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("%.3f\\n", ns / (double)n);
+    for (long i = -1000; i < n; i++) {
+      for (int j = 0; j < ${U}_D_IN; j++) { seed = seed * 1664525u + 1013904223u; in[j] = (int16_t)((int32_t)(seed >> 20) - 2048); }
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      ${prefix}_step(in, out);
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      sink += out[0];
+      if (i >= 0) ns[i] = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    }
+    /* the empty interval: two clock reads with nothing between, the timer's own cost */
+    double empty = 1e30;
+    for (int i = 0; i < 1000; i++) {
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      double d = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+      if (d < empty) empty = d;
+    }
+    qsort(ns, (size_t)n, sizeof *ns, cmp_double);
+    double sum = 0;
+    for (long i = 0; i < n; i++) sum += ns[i];
+    printf("p50_ns %.1f\\np90_ns %.1f\\np99_ns %.1f\\nmean_ns %.1f\\ntimer_ns %.1f\\n", ns[rank(n, 50)], ns[rank(n, 90)], ns[rank(n, 99)], sum / (double)n, empty);
+    free(ns);
     return 0;
   }
   fprintf(stderr, "usage: %s run < in.i16 > out.i16 | %s bench STEPS\\n", argv[0], argv[0]);

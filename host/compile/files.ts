@@ -12,10 +12,13 @@ import { SparrowError } from '../util/errors';
 import { formatBytes, formatNumber } from '../report/table';
 import { writeFileAtomic } from '../util/atomic';
 import { CSources, emitC } from './c_target';
+import { estimateOnBoard, ExecutionMode, BoardEstimate } from '../bench/cost';
 import { resolveKernel, CompileOptions, compileModel, compileQuantModel, Firmware, Manifest } from './compile';
 
 export interface FileManifest extends Manifest {
   source: { model: string; modelSha256: string; firmwareSha256: string };
+  /** --kernel auto: the board and mode the cost model chose for, and its estimate for this firmware (host/bench/cost.ts). */
+  autoKernel?: { board: string; mode: ExecutionMode; unrolled: string[]; tableDriven: string[]; estimate: BoardEstimate };
 }
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -42,11 +45,26 @@ export function compileInMemory(modelPath: string, opts: CompileOptions = {}): F
   return compileAny(readForCompile(modelPath), opts, modelPath);
 }
 
+/** What --kernel auto chose and what the cost model expects of the result on the board. */
+function autoReport(m: ReturnType<typeof parseAnyModel>, fw: Firmware, opts: CompileOptions): FileManifest['autoKernel'] {
+  if (opts.kernel !== 'auto' || m.kind !== 'quantized' || !opts.board) return undefined;
+  const mode = opts.mode ?? 'wamr-aot';
+  const matrices = fw.manifest.firmware.matrices ?? [];
+  const unrolled = matrices.filter((x) => x.format === 'unrolled').map((x) => x.name);
+  const tableDriven = matrices.filter((x) => x.format !== 'unrolled').map((x) => `${x.name} (${x.format})`);
+  const f = fw.manifest.firmware;
+  const estimate = estimateOnBoard(m.model, (name) => (unrolled.includes(name) ? 'unrolled' : 'csr'), opts.board, mode, { mutableBytes: f.mutableBytes, wasmBytes: fw.wasm.length, linearMemoryBytes: f.linearMemoryBytes });
+  return { board: opts.board.name, mode, unrolled, tableDriven, estimate };
+}
+
 export function compileToDirectory(modelPath: string, outDir: string, opts: CompileOptions = {}): { manifest: FileManifest; summary: string } {
-  const fw = compileAny(readForCompile(modelPath), opts, modelPath);
+  const m = readForCompile(modelPath);
+  const fw = compileAny(m, opts, modelPath);
+  const auto = autoReport(m, fw, opts);
   const manifest: FileManifest = {
     ...fw.manifest,
     source: { model: path.basename(modelPath), modelSha256: sha256(fs.readFileSync(modelPath)), firmwareSha256: sha256(fw.wasm) },
+    ...(auto ? { autoKernel: auto } : {}),
   };
   const wasmPath = path.join(outDir, 'firmware.wasm');
   writeFileAtomic(wasmPath, fw.wasm);
@@ -57,6 +75,12 @@ export function compileToDirectory(modelPath: string, outDir: string, opts: Comp
     `  linear memory ${formatBytes(f.linearMemoryBytes)} (${f.pages} page${f.pages === 1 ? '' : 's'}, fixed), of which ${formatBytes(f.dataBytes)} initialised data and ${formatBytes(f.mutableBytes)} state/scratch/io`,
     `  ${formatNumber(manifest.model.nonzeros)} nonzero parameters of ${formatNumber(manifest.model.parameters)}, ${formatNumber(manifest.model.macsPerStep)} MACs/step`,
     `  ${manifest.engine === 'i16' ? 'integer (w8a16) engine, no float instruction in step()' : 'f32 engine'}; checks: 0 imports, no memory.grow, no SIMD, initial = maximum pages; selftest() = 0 over ${manifest.golden.steps} golden steps${manifest.engine === 'i16' ? ' (bit-exact)' : ''}`,
+    ...(auto
+      ? [
+          `  --kernel auto for ${auto.board} (${auto.mode}), by the cost model: weights in code for ${auto.unrolled.length} of ${auto.unrolled.length + auto.tableDriven.length} matrices${auto.unrolled.length ? ` (${auto.unrolled.join(', ')})` : ''}; table-driven: ${auto.tableDriven.join(', ') || 'none'}`,
+          `  estimate on ${auto.board} (${auto.mode}): ${Number(auto.estimate.usPerStep.toPrecision(3)).toLocaleString("en-US")} µs/step, ${Number(auto.estimate.uJPerStep.toPrecision(3)).toLocaleString("en-US")} µJ/step, flash ${formatBytes(Math.round(auto.estimate.flashBytes))}, RAM ${formatBytes(Math.round(auto.estimate.ramBytes))}: ${auto.estimate.fits ? 'fits' : `does not fit (${auto.estimate.problems.join(', ')})`}`,
+        ]
+      : []),
   ].join('\n');
   return { manifest, summary };
 }

@@ -120,5 +120,13 @@ describe('bad input: one line on stderr, non-zero exit, no firmware written', ()
     expect(manifest.build.profile).toBe(true);
     expect(manifest.build.kernel).toBe('auto (rp2040, wamr-aot)');
     expect(manifest.firmware.exports).toContain('counters_ptr');
+    // auto reports its per-matrix choice, consistent with the storage the firmware got, and the board estimate.
+    const unrolled = manifest.firmware.matrices.filter((m: { format: string }) => m.format === 'unrolled').map((m: { name: string }) => m.name);
+    expect(manifest.autoKernel.unrolled).toEqual(unrolled);
+    expect(manifest.autoKernel.tableDriven.every((t: string) => t.endsWith('(csr16)'))).toBe(true); // the format the cost model is fitted to
+    expect(manifest.autoKernel.estimate.board).toBe('rp2040');
+    const text = sparrow('compile', 'g.q.safetensors', '-o', 'gt', '--kernel', 'auto', '--board', 'stm32l476', '--mode', 'wamr-fast');
+    expect(text.stdout).toMatch(/--kernel auto for stm32l476 \(wamr-fast\), by the cost model: weights in code for \d+ of 10 matrices/);
+    expect(text.stdout).toMatch(/estimate on stm32l476 \(wamr-fast\): [\d,.]+ µs\/step, [\d,.]+ µJ\/step, flash .*: fits/);
   });
 });
