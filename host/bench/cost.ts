@@ -142,11 +142,13 @@ export function estimateInstructions(f: Features, isa: Isa): number {
 }
 
 // ---------------------------------------------------------------------------
-// Execution modes. Speed factors relative to native C on the same core, from
-// the x86 calibration in issue #5 (C -O3 scalar, WAMR AOT, WAMR fast
-// interpreter, 20 int8 128×128 matrices per step) and WAMR's documentation for
-// the classic interpreter; memory figures from WAMR's README (runtime code
-// size) and the loader measurement in docs/benchmarks.md.
+// Execution modes. Speed factors are cycles relative to native C on the same
+// core. The interpreters' factors and memory figures were measured here on
+// x86 with WAMR 646b5a9bc built for Linux (fast and classic interpreter,
+// memory profiling on) running sparrow firmware of the 90%-sparse H = P = 128,
+// 4-layer model, against the native C target (docs/benchmarks.md, "WAMR
+// execution modes"); AOT's from the issue #5 calibration (no wamrc here).
+// On a Cortex-M the interpreter's dispatch costs differ: these are estimates.
 // ---------------------------------------------------------------------------
 
 export interface ModeFigures {
@@ -154,51 +156,58 @@ export interface ModeFigures {
   slowdown: { table: number; code: number };
   /** Runtime's own code in flash (bytes); 0 for native. */
   runtimeFlashBytes: number;
-  /** Runtime's own RAM besides linear memory (bytes, estimate). */
+  /** Runtime's own RAM besides linear memory and code (module and instance structures, exec env with an 8 KiB stack). */
   runtimeRamBytes: number;
-  /** RAM bytes per byte of wasm code (the interpreters keep a copy of the code; AOT can execute in place). */
+  /** RAM bytes per byte of wasm code the loader builds (the fast interpreter pre-decodes the code into RAM). */
   codeRamFactor: number;
-  /** Where the weights live: native keeps them in flash; every WAMR mode copies data segments into linear memory (RAM). */
-  weightsInRam: boolean;
+  /** The whole module image sits in RAM: WAMR's interpreter loader may rewrite its input buffer, so it cannot stay in flash. */
+  moduleInRam: boolean;
   sources: Record<string, string>;
 }
 
+const STACK = 8 * 1024; // the bundle's exec-env stack (sparrow bundle main.c)
+
 export const MODES: Record<ExecutionMode, ModeFigures> = {
-  native: { slowdown: { table: 1, code: 1 }, runtimeFlashBytes: 0, runtimeRamBytes: 0, codeRamFactor: 0, weightsInRam: false, sources: { slowdown: 'definition' } },
+  native: { slowdown: { table: 1, code: 1 }, runtimeFlashBytes: 0, runtimeRamBytes: 0, codeRamFactor: 0, moduleInRam: false, sources: { slowdown: 'definition' } },
   'wamr-aot': {
     slowdown: { table: 1.6, code: 1.0 },
     runtimeFlashBytes: 29.4 * 1024,
-    runtimeRamBytes: 8 * 1024,
+    runtimeRamBytes: STACK + 6 * 1024,
     codeRamFactor: 0,
-    weightsInRam: true,
+    moduleInRam: false,
     sources: {
-      slowdown: 'issue #5 calibration on x86: CSR 21.7 µs AOT vs 13.6 µs C; weights-in-code AOT 9.7 µs (no C figure: assumed equal to native)',
+      slowdown: 'issue #5 calibration on x86: CSR 21.7 µs AOT vs 13.6 µs C; weights in code 9.7 µs AOT, native C measured 9.5 µs on the same shape here (assumed equal)',
       runtimeFlashBytes: 'WAMR README, binary size of the AOT runtime (Cortex-M4F build): 29.4K',
-      runtimeRamBytes: 'estimate: module instance, exec env and stack besides linear memory',
+      runtimeRamBytes: 'estimate: the 8 KiB stack + 6 KiB for module, instance and exec env (the interpreters measured 1.6 KiB instance + 5–6 KiB module structures)',
+      moduleInRam: 'an AOT image compiled for execute-in-place (wamrc --xip) runs from flash',
     },
   },
   'wamr-fast': {
-    slowdown: { table: 1.6 * 17.4, code: 11.9 },
+    slowdown: { table: 26.1, code: 21.0 },
     runtimeFlashBytes: 58.9 * 1024,
-    runtimeRamBytes: 8 * 1024,
-    codeRamFactor: 2.5,
-    weightsInRam: true,
+    runtimeRamBytes: STACK + 8 * 1024,
+    codeRamFactor: 4.45,
+    moduleInRam: true,
     sources: {
-      slowdown: 'issue #5 calibration on x86: fast interpreter / AOT = 377/21.7 (CSR), 115/9.7 (weights in code)',
+      slowdown: 'measured on x86: iwasm fast interpreter 381 µs (CSR) and 199 µs (weights in code) per step vs native C 14.6 and 9.5 µs',
       runtimeFlashBytes: 'WAMR README, fast interpreter binary size: 58.9K',
-      codeRamFactor: 'estimate: the fast interpreter re-encodes bytecode into a wider pre-decoded form (see docs/benchmarks.md)',
+      runtimeRamBytes: 'measured (WAMR memory profiling): instance 1.6 KiB, module structures ~5 KiB, exec env 8.3 KiB with an 8 KiB stack; rounded up',
+      codeRamFactor: 'measured: module memory grew by 4.45 bytes per byte of code section (19.9 KB at 3.4 KB of code, 1,155 KB at 258 KB)',
+      moduleInRam: 'wasm_export.h: the loader may modify the buffer it is given, so the host keeps a RAM copy (sparrow bundle main.c does)',
     },
   },
   'wamr-classic': {
-    slowdown: { table: 1.6 * 17.4 * 2, code: 11.9 * 2 },
+    slowdown: { table: 62.3, code: 45.0 },
     runtimeFlashBytes: 56.3 * 1024,
-    runtimeRamBytes: 8 * 1024,
-    codeRamFactor: 1,
-    weightsInRam: true,
+    runtimeRamBytes: STACK + 11 * 1024,
+    codeRamFactor: 0,
+    moduleInRam: true,
     sources: {
-      slowdown: 'fast interpreter × 2: WAMR documents the fast interpreter as about twice the speed of the classic one (estimate)',
+      slowdown: 'measured on x86: iwasm classic interpreter 910 µs (CSR) and 426 µs (weights in code) per step vs native C 14.6 and 9.5 µs',
       runtimeFlashBytes: 'WAMR README, classic interpreter binary size: 56.3K',
-      codeRamFactor: 'estimate: the classic interpreter keeps the module bytes it was loaded from',
+      runtimeRamBytes: 'measured (WAMR memory profiling): instance 1.6 KiB, module structures 3.6–6 KiB, exec env 11.1 KiB with an 8 KiB stack; rounded up',
+      codeRamFactor: 'measured: module memory did not grow with the code section (3.6 KB at 258 KB of code): the classic interpreter runs the bytecode in place, from the RAM copy of the module',
+      moduleInRam: 'wasm_export.h: the loader may modify the buffer it is given, so the host keeps a RAM copy (sparrow bundle main.c does)',
     },
   },
 };
@@ -207,8 +216,12 @@ export const MODES: Record<ExecutionMode, ModeFigures> = {
 // Per-board estimate
 // ---------------------------------------------------------------------------
 
-/** Code bytes per nonzero of weights-in-code (wasm, after wasm-opt; measured in docs/benchmarks.md) and table bytes per stored entry. */
-export const BYTES = { wasmCodePerNnz: 8, nativeCodePerNnz: 12, tablePerNnz: 3, tablePerRow: 4, engineCode: 4096 };
+/**
+ * Bytes per nonzero of weights in code and per stored entry of a table, measured on the
+ * 90%-sparse H = P = 128, 4-layer model (docs/benchmarks.md): the wasm code section grew by
+ * 9.66 B per nonzero after wasm-opt, the Thumb-2 program (arm-none-eabi-gcc -O2) by 10.1 B.
+ */
+export const BYTES = { wasmCodePerNnz: 9.7, nativeCodePerNnz: 10.1, tablePerNnz: 3, tablePerRow: 4, engineCode: 4096 };
 
 export interface BoardEstimate {
   board: string;
@@ -259,7 +272,7 @@ export function estimateOnBoard(q: QuantModel, choose: KernelChoice, b: Board, m
     const wasm = mem.wasmBytes ?? code + tableBytes;
     const linear = mem.linearMemoryBytes ?? 65536 * Math.ceil((tableBytes + mem.mutableBytes + 192) / 65536);
     flash = m.runtimeFlashBytes + wasm;
-    ram = linear + m.runtimeRamBytes + m.codeRamFactor * code;
+    ram = linear + m.runtimeRamBytes + m.codeRamFactor * code + (m.moduleInRam ? wasm : 0);
   }
   const problems: string[] = [];
   if (flash > b.flashBytes) problems.push(`flash ${Math.ceil(flash / 1024)} KiB > ${b.flashBytes / 1024} KiB by ${Math.ceil((flash - b.flashBytes) / 1024)} KiB`);
@@ -284,7 +297,7 @@ export function chooseKernels(q: QuantModel, b: Board, mode: ExecutionMode, muta
       const c = matrixFeatures(mat, 'unrolled');
       const cost = (x: Partial<Features>, slow: number): number => FEATURE_NAMES.reduce((s, k) => s + (x[k] ?? 0) * w[k], 0) * slow;
       const saved = cost(t, m.slowdown.table) - cost(c, m.slowdown.code);
-      const extra = (mode === 'native' ? BYTES.nativeCodePerNnz : BYTES.wasmCodePerNnz * (1 + m.codeRamFactor)) * (c.codeNnz ?? 0);
+      const extra = (mode === 'native' ? BYTES.nativeCodePerNnz : BYTES.wasmCodePerNnz * (1 + m.codeRamFactor + (m.moduleInRam ? 1 : 0))) * (c.codeNnz ?? 0);
       return { name, saved, perByte: saved / Math.max(1, extra), nnz: c.codeNnz ?? 0 };
     })
     .filter((g) => g.saved > 0)
