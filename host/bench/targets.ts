@@ -18,7 +18,8 @@ export interface TargetCheck {
 /** Sparsities the issue names for the sparse-speedup target. */
 const SPEEDUP_SPARSITIES = [0.5, 0.8, 0.9, 0.95];
 
-const near = (a: number, b: number): boolean => Math.abs(a - b) < 0.005;
+/** A model "is" at a target sparsity within 2 points: quantization rounds some small weights to zero. */
+const near = (a: number, b: number): boolean => Math.abs(a - b) < 0.02;
 
 /** The fastest integer Node variant of a model (by step p50, call included). */
 export function bestNode(r: BenchReport, model: string): HostRow | undefined {
@@ -40,25 +41,26 @@ export function sparseSpeedup(r: BenchReport, model: string): { speedup: number;
 export function checkTargets(r: BenchReport): TargetCheck[] {
   const out: TargetCheck[] = [];
   for (const m of r.models) {
+    // The issue sets its targets on the H = P = 128, 4-layer model, and the ONNX one also at H = P = 32, 2 layers.
+    const big = m.config.d_model === 128 && m.config.d_state === 128 && m.config.n_layers === 4;
+    const small = m.config.d_model === 32 && m.config.d_state === 32 && m.config.n_layers === 2;
     const node = bestNode(r, m.label);
     const c = bestPeer(r, m.label, 'native-c');
     // The issue sets this target on the 90%-sparse model: dense and half-sparse C builds get
     // gcc's SIMD vectorization (-march=native), which firmware may not use.
-    if (node && c && near(m.sparsity, 0.9)) {
+    if (node && c && big && near(m.sparsity, 0.9)) {
       const ratio = node.timing.step.p50Us / c.p50Us;
       out.push({ target: 'Node step ≤ 1.5 × native C step (best strategy each, p50)', model: m.label, value: `${ratio.toFixed(2)}× (${node.timing.step.p50Us.toFixed(2)} µs ${node.kernel} vs ${c.p50Us.toFixed(2)} µs C ${c.kernel})`, met: ratio <= 1.5 });
     }
     const sp = SPEEDUP_SPARSITIES.find((s) => near(s, m.sparsity));
     const speed = sparseSpeedup(r, m.label);
-    if (sp !== undefined && speed) {
+    if (big && sp !== undefined && speed) {
       const ideal = 1 / (1 - m.sparsity);
       out.push({ target: 'sparse speedup over own dense int8 kernel ≥ 0.7 × 1/(1−s) (Node, compute p50)', model: m.label, value: `${speed.speedup.toFixed(2)}× with ${speed.kernel} = ${((speed.speedup / ideal) * 100).toFixed(0)}% of ideal ${ideal.toFixed(1)}×`, met: speed.speedup >= 0.7 * ideal });
     }
     const ort = bestPeer(r, m.label, 'onnxruntime');
     if (node && ort) {
       const ratio = ort.p50Us / node.timing.step.p50Us;
-      const big = m.config.d_model === 128 && m.config.d_state === 128 && m.config.n_layers === 4;
-      const small = m.config.d_model === 32 && m.config.d_state === 32 && m.config.n_layers === 2;
       const need = big ? 5 : small ? 20 : undefined;
       if (need !== undefined && near(m.sparsity, 0.9)) {
         out.push({ target: `≥ ${need}× faster than ONNX Runtime on the dense float model (p50, H = P = ${m.config.d_model}, ${m.config.n_layers} layers)`, model: m.label, value: `${ratio.toFixed(1)}× (${ort.p50Us.toFixed(1)} µs vs ${node.timing.step.p50Us.toFixed(2)} µs)`, met: ratio >= need });
