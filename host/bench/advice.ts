@@ -7,6 +7,7 @@
 // checked, and the message says so.
 // ============================================================================
 
+import { mapWeightMatrices } from '../model/model';
 import { QMatrix, QuantModel } from '../model/quant';
 import { Board } from './boards';
 import { chooseKernels, estimateOnBoard, ExecutionMode, EXECUTION_MODES, matricesOf, mutableBytesOf } from './cost';
@@ -35,12 +36,7 @@ export function keepLargest(m: QMatrix, keep: number): QMatrix {
 /** A copy of `q` with every weight matrix pruned to `sparsity` (uniform magnitude pruning), for memory and time estimates only. */
 export function prunedForEstimate(q: QuantModel, sparsity: number): QuantModel {
   const prune = (m: QMatrix): QMatrix => keepLargest(m, Math.round((1 - sparsity) * m.rows * m.cols));
-  return {
-    ...q,
-    encoderWeight: prune(q.encoderWeight),
-    decoderWeight: prune(q.decoderWeight),
-    layers: q.layers.map((L) => ({ ...L, B_re: prune(L.B_re), B_im: prune(L.B_im), C_re: prune(L.C_re), C_im: prune(L.C_im), ...(L.gateWeight ? { gateWeight: prune(L.gateWeight) } : {}) })),
-  };
+  return mapWeightMatrices(q, prune);
 }
 
 function matrixSparsity(q: QuantModel): number {

@@ -15,7 +15,6 @@
 // model too big for weights in code) becomes a note, never a crash.
 // ============================================================================
 
-import * as fs from 'fs';
 import * as path from 'path';
 import { compileModel, compileQuantModel, Firmware } from '../compile/compile';
 import { buildHostProgram, findCompiler, NativeTiming } from '../compile/c_build';
@@ -23,12 +22,11 @@ import { KernelStrategy } from '../compile/layout_i16';
 import { quantizeModel } from '../compress/quantize';
 import { dequantizeModel } from '../export/dequantize';
 import { describeQuantModel } from '../model/describe';
-import { toCsr, toDense } from '../model/model';
+import { mapWeightMatrices, toCsr, toDense } from '../model/model';
 import { QuantModel } from '../model/quant';
-import { parseAnyModel } from '../model/quant_file';
+import { readAnyModel } from '../model/quant_file';
 import { randomModel } from '../model/random';
 import { Matrix, Model } from '../model/types';
-import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { fitAdvice } from './advice';
 import { Board } from './boards';
@@ -59,13 +57,7 @@ function calibrationOf(d_in: number, seed: number) {
 
 /** A model file, float or quantized; a float model is quantized here on 300 steps of N(0, 1) input. */
 export function loadBenchModel(file: string): BenchModel {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(fs.readFileSync(file));
-  } catch (e) {
-    throw new SparrowError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const m = parseAnyModel(bytes, file);
+  const m = readAnyModel(file);
   const label = path.basename(file).replace(/\.safetensors$/, '');
   if (m.kind === 'quantized') {
     return { label, source: file, quant: m.model, float: dequantizeModel(m.model), notes: ['f32 engine and ONNX Runtime run the dequantized integer model'] };
@@ -218,15 +210,6 @@ export const C_UNROLLED_MAX_NNZ = 40_000;
 // Measurement
 // ---------------------------------------------------------------------------
 
-function mapMatrices(m: Model, f: (x: Matrix) => Matrix): Model {
-  return {
-    ...m,
-    encoderWeight: f(m.encoderWeight),
-    decoderWeight: f(m.decoderWeight),
-    layers: m.layers.map((L) => ({ ...L, B_re: f(L.B_re), B_im: f(L.B_im), C_re: f(L.C_re), C_im: f(L.C_im), ...(L.gateWeight ? { gateWeight: f(L.gateWeight) } : {}) })),
-  };
-}
-
 function codeNnz(q: QuantModel): number {
   let n = 0;
   for (const { m } of matricesOf(q)) for (const v of m.values) if (v !== 0) n++;
@@ -292,8 +275,8 @@ export async function runBench(models: BenchModel[], opts: BenchOptions): Promis
     units.push(host('int', 'csr', () => compileQuantModel(bm.quant, { wasmOpt, format: 'csr16' })));
     if (facts.matrixNonzeros <= MAX_CODE_NNZ) units.push(host('int', 'unrolled', () => compileQuantModel(bm.quant, { wasmOpt, kernel: 'unrolled', format: 'csr16' })));
     else note(`${bm.label}: weights in code skipped (${facts.matrixNonzeros.toLocaleString('en-US')} nonzeros > the ${MAX_CODE_NNZ.toLocaleString('en-US')} compile-time cap)`);
-    units.push(host('f32', 'dense', () => compileModel(mapMatrices(bm.float, toDense), { wasmOpt })));
-    units.push(host('f32', 'csr', () => compileModel(mapMatrices(bm.float, toCsr), { wasmOpt })));
+    units.push(host('f32', 'dense', () => compileModel(mapWeightMatrices<Matrix, Model>(bm.float, toDense), { wasmOpt })));
+    units.push(host('f32', 'csr', () => compileModel(mapWeightMatrices<Matrix, Model>(bm.float, toCsr), { wasmOpt })));
 
     if (cc) {
       for (const kernel of ['csr', 'unrolled'] as const) {

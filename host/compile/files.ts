@@ -7,7 +7,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseAnyModel } from '../model/quant_file';
+import { parseAnyModel, readAnyModel } from '../model/quant_file';
 import { SparrowError } from '../util/errors';
 import { formatBytes, formatNumber } from '../report/table';
 import { writeFileAtomic } from '../util/atomic';
@@ -23,16 +23,6 @@ export interface FileManifest extends Manifest {
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-function readForCompile(modelPath: string): ReturnType<typeof parseAnyModel> {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(fs.readFileSync(modelPath));
-  } catch (e) {
-    throw new SparrowError(`${modelPath}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseAnyModel(bytes, modelPath);
-}
-
 /** Float models compile to the f32 engine, quantized models to the integer engine. */
 function compileAny(m: ReturnType<typeof parseAnyModel>, opts: CompileOptions, file = 'model'): Firmware {
   if (m.kind === 'float' && ((opts.kernel !== undefined && opts.kernel !== 'csr') || opts.profile)) {
@@ -42,7 +32,7 @@ function compileAny(m: ReturnType<typeof parseAnyModel>, opts: CompileOptions, f
 }
 
 export function compileInMemory(modelPath: string, opts: CompileOptions = {}): Firmware {
-  return compileAny(readForCompile(modelPath), opts, modelPath);
+  return compileAny(readAnyModel(modelPath), opts, modelPath);
 }
 
 /** What --kernel auto chose and what the cost model expects of the result on the board. */
@@ -58,7 +48,7 @@ function autoReport(m: ReturnType<typeof parseAnyModel>, fw: Firmware, opts: Com
 }
 
 export function compileToDirectory(modelPath: string, outDir: string, opts: CompileOptions = {}): { manifest: FileManifest; summary: string } {
-  const m = readForCompile(modelPath);
+  const m = readAnyModel(modelPath);
   const fw = compileAny(m, opts, modelPath);
   const auto = autoReport(m, fw, opts);
   const manifest: FileManifest = {
@@ -87,7 +77,7 @@ export function compileToDirectory(modelPath: string, outDir: string, opts: Comp
 
 /** `--target c`: <dir>/sparrow_model.{c,h} of a quantized model (bit-exact with the integer reference). */
 export function compileCToDirectory(modelPath: string, outDir: string, opts: Pick<CompileOptions, 'kernel' | 'board' | 'mode'> = {}): { files: string[]; kernels: CSources['kernels']; summary: string } {
-  const m = readForCompile(modelPath);
+  const m = readAnyModel(modelPath);
   if (m.kind === 'float') throw new SparrowError(`${modelPath}: --target c needs a quantized (w8a16) model; run 'sparrow quantize' first`);
   const c = emitC(m.model, { kernel: resolveKernel(m.model, opts) });
   const files = [path.join(outDir, 'sparrow_model.h'), path.join(outDir, 'sparrow_model.c')];

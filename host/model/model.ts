@@ -316,6 +316,23 @@ export function toCsr(m: Matrix): CsrMatrix {
   return { kind: 'csr', rows: m.rows, cols: m.cols, indptr, indices, values };
 }
 
+/** The weight matrices of a float or quantized model, the same way round. */
+interface WithWeights<M> {
+  encoderWeight: M;
+  decoderWeight: M;
+  layers: { B_re: M; B_im: M; C_re: M; C_im: M; gateWeight?: M }[];
+}
+
+/** A copy of `model` with `f` applied to every weight matrix (encoder, B, C, gate, decoder); everything else shared. */
+export function mapWeightMatrices<M, T extends WithWeights<M>>(model: T, f: (m: M) => M): T {
+  return {
+    ...model,
+    encoderWeight: f(model.encoderWeight),
+    decoderWeight: f(model.decoderWeight),
+    layers: model.layers.map((L) => ({ ...L, B_re: f(L.B_re), B_im: f(L.B_im), C_re: f(L.C_re), C_im: f(L.C_im), ...(L.gateWeight ? { gateWeight: f(L.gateWeight) } : {}) })),
+  };
+}
+
 export function nnzOf(m: Matrix): number {
   if (m.kind === 'csr') return m.indptr[m.rows];
   let n = 0;

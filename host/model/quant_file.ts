@@ -6,8 +6,9 @@
 // metadata entry. docs/model-format.md lists every name.
 // ============================================================================
 
+import * as fs from 'fs';
 import { z } from 'zod';
-import { inputError } from '../util/errors';
+import { inputError, SparrowError } from '../util/errors';
 import { modelFromTensorFile, parseConfig, parseSparseShapes, toInt32, validateCsr } from './model';
 import { LayerFormats, LUT_ENTRIES, QLayer, QMatrix, QUANT_SCHEME, QuantModel } from './quant';
 import { Dtype, parseSafetensors, serializeSafetensors, Tensor, TensorFile } from './safetensors';
@@ -179,4 +180,15 @@ export function quantModelFromTensorFile(tf: TensorFile, file: string): QuantMod
 export function parseAnyModel(bytes: Uint8Array, file: string): { kind: 'float'; model: Model } | { kind: 'quantized'; model: QuantModel } {
   const tf = parseSafetensors(bytes, file);
   return isQuantizedFile(tf) ? { kind: 'quantized', model: quantModelFromTensorFile(tf, file) } : { kind: 'float', model: modelFromTensorFile(tf, file) };
+}
+
+/** Read either kind of model file from disk; an unreadable file is one line naming it. */
+export function readAnyModel(file: string): ReturnType<typeof parseAnyModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(fs.readFileSync(file));
+  } catch (e) {
+    throw new SparrowError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return parseAnyModel(bytes, file);
 }
