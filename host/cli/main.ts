@@ -15,6 +15,7 @@ import { readModel, writeModel } from '../model/model';
 import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
 import { addBenchCommand } from './bench';
+import { addEmulateCommand } from './emulate';
 import { addExportOnnxCommand } from './export_onnx';
 import { quantizeModelFile } from '../compress/files';
 import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
@@ -251,6 +252,7 @@ export function buildProgram(): Command {
 
   addExportOnnxCommand(program);
   addBenchCommand(program);
+  addEmulateCommand(program);
 
   program
     .command('demo')

@@ -110,6 +110,19 @@ export function prepareEmulation(graph: NeuronGraph, placement: Placement): Emul
 // Neuron updates: the arithmetic of host/reference/int.ts on accumulators
 // ---------------------------------------------------------------------------
 
+const POW_RANGE = 255;
+/** 2^e for |e| ≤ POW_RANGE: the same exact doubles `2 ** e` gives, looked up once instead of per call. */
+const POW2 = Float64Array.from({ length: 2 * POW_RANGE + 2 }, (_, i) => 2 ** (i - POW_RANGE));
+
+/**
+ * host/reference/int.ts `rshift`, bit for bit (same operations on the same doubles), without
+ * evaluating `2 **` per call: that made neuron updates ~2/3 of a sparse model's emulation time.
+ */
+function rshiftFast(a: number, k: number): number {
+  if (k > POW_RANGE || k < -POW_RANGE) return rshift(a, k);
+  return k <= 0 ? a * POW2[POW_RANGE - k] : Math.floor((a + POW2[POW_RANGE + k - 1]) / POW2[POW_RANGE + k]);
+}
+
 type Updater = (inputs: ArrayLike<number>, inputOffset: number) => void;
 
 function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Float64Array): Updater {
@@ -127,7 +140,7 @@ function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Floa
       const k = Int32Array.from(m.encoderWeight.rowFrac, (f) => f + m.inputFrac - m.encoderFrac);
       return () => {
         for (let h = 0; h < count; h++) {
-          const q = sat16(rshift(acc[2 * (s0 + h)] + m.encoderBias[h], k[h]));
+          const q = sat16(rshiftFast(acc[2 * (s0 + h)] + m.encoderBias[h], k[h]));
           value[s0 + h] = relu && q < 0 ? 0 : q;
         }
       };
@@ -135,7 +148,7 @@ function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Floa
     case 'norm': {
       const k = L!.normScaleFrac + L!.fmt.uIn - L!.fmt.v;
       return () => {
-        for (let h = 0; h < count; h++) value[s0 + h] = sat16(rshift(acc[2 * (s0 + h)] + L!.normShift[h], k));
+        for (let h = 0; h < count; h++) value[s0 + h] = sat16(rshiftFast(acc[2 * (s0 + h)] + L!.normShift[h], k));
       };
     }
     case 'state': {
@@ -147,8 +160,8 @@ function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Floa
           const sIm = value[re + 1];
           const lr = L!.lambdaRe[q];
           const li = L!.lambdaIm[q];
-          value[re] = sat16(rshift(lr * sRe - li * sIm, 15) + rshift(acc[2 * re], k[q]));
-          value[re + 1] = sat16(rshift(lr * sIm + li * sRe, 15) + rshift(acc[2 * re + 2], k[q]));
+          value[re] = sat16(rshiftFast(lr * sRe - li * sIm, 15) + rshiftFast(acc[2 * re], k[q]));
+          value[re + 1] = sat16(rshiftFast(lr * sIm + li * sRe, 15) + rshiftFast(acc[2 * re + 2], k[q]));
         }
       };
     }
@@ -160,7 +173,7 @@ function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Floa
       return () => {
         for (let h = 0; h < count; h++) {
           const n = s0 + h;
-          const y = sat16(rshift(acc[2 * n], kC[h]) + rshift(acc[2 * n + 1], kD));
+          const y = sat16(rshiftFast(acc[2 * n], kC[h]) + rshiftFast(acc[2 * n + 1], kD));
           value[n] = lut ? lutLookup(lut, y) : y > 0 ? y : 0;
         }
       };
@@ -171,7 +184,7 @@ function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Floa
       return () => {
         for (let h = 0; h < count; h++) {
           const n = s0 + h;
-          const sigma = lutLookup(L!.sigmoidLut!, sat16(rshift(acc[2 * n] + L!.gateBias![h], k[h])));
+          const sigma = lutLookup(L!.sigmoidLut!, sat16(rshiftFast(acc[2 * n] + L!.gateBias![h], k[h])));
           value[n] = (acc[2 * n + 1] * sigma + 16384) >> 15;
         }
       };
@@ -181,7 +194,7 @@ function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Floa
       return () => {
         for (let h = 0; h < count; h++) {
           const n = s0 + h;
-          value[n] = sat16(rshift(acc[2 * n], f.uIn - f.uOut) + rshift(acc[2 * n + 1], f.a - f.uOut));
+          value[n] = sat16(rshiftFast(acc[2 * n], f.uIn - f.uOut) + rshiftFast(acc[2 * n + 1], f.a - f.uOut));
         }
       };
     }
@@ -189,7 +202,7 @@ function makeUpdater(g: NeuronGraph, p: Population, value: Int32Array, acc: Floa
       const last = m.layers.length > 0 ? m.layers[m.layers.length - 1].fmt.uOut : m.encoderFrac;
       const k = Int32Array.from(m.decoderWeight.rowFrac, (r) => r + last - m.outputFrac);
       return () => {
-        for (let j = 0; j < count; j++) value[s0 + j] = sat16(rshift(acc[2 * (s0 + j)] + m.decoderBias[j], k[j]));
+        for (let j = 0; j < count; j++) value[s0 + j] = sat16(rshiftFast(acc[2 * (s0 + j)] + m.decoderBias[j], k[j]));
       };
     }
   }

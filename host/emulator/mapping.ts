@@ -37,20 +37,28 @@ export interface Placement {
   overLimit?: string;
 }
 
+const coresText = (n: number): string => `${n} core${n === 1 ? '' : 's'}`;
 const bytesText = (b: number): string => (b < 1024 ? `${Math.round(b)} B` : b < 1024 * 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 1024 / 1024).toFixed(2)} MiB`);
 
-/** Synapses into a unit, its distinct sources, its updating neurons. */
-function unitDemand(g: NeuronGraph, u: number, stamp: Int32Array, sources: number[]): { synapses: number; neurons: number; updating: number } {
+/** De-duplication marks: a fresh mark per call, so no call sees another's (or an earlier pass's). */
+interface Stamp {
+  seen: Int32Array;
+  mark: number;
+}
+
+/** Synapses into a unit, its distinct sources (into `sources`), its updating neurons. */
+function unitDemand(g: NeuronGraph, u: number, stamp: Stamp, sources: number[]): { synapses: number; neurons: number; updating: number } {
   const lo = g.unitStart[u];
   const hi = g.unitStart[u + 1];
+  const mark = ++stamp.mark;
   sources.length = 0;
   let updating = 0;
   for (let n = lo; n < hi; n++) {
     updating += g.updates[n];
     for (let k = g.inPtr[n]; k < g.inPtr[n + 1]; k++) {
       const s = g.inSource[k];
-      if (stamp[s] !== u + 1) {
-        stamp[s] = u + 1;
+      if (stamp.seen[s] !== mark) {
+        stamp.seen[s] = mark;
         sources.push(s);
       }
     }
@@ -61,10 +69,10 @@ function unitDemand(g: NeuronGraph, u: number, stamp: Int32Array, sources: numbe
 /** Whole-chip capacity: the first limit a model exceeds in total, or undefined. */
 function capacityProblem(g: NeuronGraph, chip: ChipProfile): string | undefined {
   const neuronCap = chip.cores * chip.core.neurons;
-  if (g.neurons > neuronCap) return `neurons: needs ${g.neurons.toLocaleString('en-US')}, the chip holds ${neuronCap.toLocaleString('en-US')} (${chip.cores} cores × ${chip.core.neurons}); over by ${(g.neurons - neuronCap).toLocaleString('en-US')} neurons`;
+  if (g.neurons > neuronCap) return `neurons: needs ${g.neurons.toLocaleString('en-US')}, the chip holds ${neuronCap.toLocaleString('en-US')} (${coresText(chip.cores)} × ${chip.core.neurons}); over by ${(g.neurons - neuronCap).toLocaleString('en-US')} neurons`;
   const bytes = g.synapses * chip.bytesPerSynapse;
   const memCap = chip.cores * chip.core.synapseMemoryBytes;
-  if (bytes > memCap) return `synapse memory: needs ${bytesText(bytes)} (${g.synapses.toLocaleString('en-US')} synapses × ${chip.bytesPerSynapse} B), the chip has ${bytesText(memCap)} (${chip.cores} cores × ${bytesText(chip.core.synapseMemoryBytes)}); over by ${bytesText(bytes - memCap)}`;
+  if (bytes > memCap) return `synapse memory: needs ${bytesText(bytes)} (${g.synapses.toLocaleString('en-US')} synapses × ${chip.bytesPerSynapse} B), the chip has ${bytesText(memCap)} (${coresText(chip.cores)} × ${bytesText(chip.core.synapseMemoryBytes)}); over by ${bytesText(bytes - memCap)}`;
   return undefined;
 }
 
@@ -77,7 +85,7 @@ export function mapToChip(g: NeuronGraph, chip: ChipProfile, opts: { ignoreLimit
   const C = chip.cores;
   const N = g.neurons;
   const units = g.unitStart.length - 1;
-  const stamp = new Int32Array(N);
+  const stamp: Stamp = { seen: new Int32Array(N), mark: 0 };
   const sources: number[] = [];
   const unitSynapses = new Float64Array(units);
   const unitLoad = new Float64Array(units);

@@ -14,7 +14,6 @@ import { QuantModel } from '../model/quant';
 import { parseAnyModel } from '../model/quant_file';
 import { readSequence } from '../model/sequence';
 import { quantizeInput, runInt } from '../reference/int';
-import { formatTable } from '../report/table';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { ChipProfile } from './chip';
@@ -195,12 +194,21 @@ const fixed = (n: number, digits: number): string => n.toFixed(digits);
 const db = (x: number): string => (x === Infinity ? '∞ (identical)' : x.toFixed(1));
 const bytes = (b: number): string => (b < 1024 ? `${Math.round(b)} B` : b < 1024 * 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 1024 / 1024).toFixed(2)} MiB`);
 
-/** Per-step means, rounded for reading: counts to 0.1, µs and µJ to 4 significant digits. */
-function count(n: number): number {
-  return Math.round(n * 10) / 10;
+/** A per-step mean count: whole numbers with separators from 100 up, one decimal below. */
+function countText(n: number): string {
+  return n >= 100 || Number.isInteger(n) ? int(n) : n.toFixed(1);
 }
-function sig(n: number): number {
-  return n === 0 ? 0 : Number(n.toPrecision(4));
+
+/** µs or µJ: 4 significant digits, never an exponent above 1e-6. */
+function sigText(n: number): string {
+  return n === 0 ? '0' : n >= 1000 ? int(n) : String(Number(n.toPrecision(4)));
+}
+
+/** A plain-text table; the first column left-aligned, the others (figures) right-aligned. */
+function textTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 export function formatEmulationText(r: EmulationReport): string {
@@ -212,7 +220,7 @@ export function formatEmulationText(r: EmulationReport): string {
   lines.push('  µs and µJ are estimates (chip profile), not measurements; counts are exact for this input');
   lines.push(`model: d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state}, ${c.n_layers} layer${c.n_layers === 1 ? '' : 's'}, d_out ${c.d_out}, ${c.act}${c.gate ? ', gate' : ''}; ${int(r.model.neurons)} neurons, ${int(r.model.synapses)} synapses (${int(r.model.denseSynapses)} if dense)`);
   lines.push(`input: ${r.input.steps} steps of ${r.input.source}`);
-  lines.push(`placement (greedy LPT on synaptic load): ${p.usedCores} of ${p.cores} cores on a ${p.mesh.width} × ${p.mesh.height} mesh of ${p.mesh.coresPerTile}-core tiles; per core at most ${int(p.maxNeurons)} of ${int(r.chip.limits.neurons)} neurons, ${bytes(p.maxSynapseBytes)} of ${bytes(r.chip.limits.synapseMemoryBytes)} synapse memory, fan-in ${int(p.maxFanIn)} of ${int(r.chip.limits.fanIn)}; load max/mean ${p.loadImbalance.toFixed(2)}`);
+  lines.push(`placement (greedy LPT on synaptic load): ${p.usedCores} of ${p.cores} cores on the ${p.mesh.width} × ${p.mesh.height} mesh of ${p.mesh.coresPerTile}-core tiles; per core at most ${int(p.maxNeurons)} of ${int(r.chip.limits.neurons)} neurons, ${bytes(p.maxSynapseBytes)} of ${bytes(r.chip.limits.synapseMemoryBytes)} synapse memory, fan-in ${int(p.maxFanIn)} of ${int(r.chip.limits.fanIn)}; load max/mean ${p.loadImbalance.toFixed(2)}`);
   const sd = r.sigmaDelta;
   if (r.threshold === 0) {
     lines.push(`threshold 0: a message carries a nonzero value; outputs ${r.bitExact ? 'bit-exact with the integer reference (checked against host/reference/int.ts)' : 'DIFFER from the integer reference (a bug: please report)'}`);
@@ -221,17 +229,17 @@ export function formatEmulationText(r: EmulationReport): string {
   }
   lines.push('');
   lines.push(`per step, mean over ${run.steps} steps (T=${run.threshold}):`);
-  const groupRows = run.groups.map((g) => [g.name, count(g.messages), count(g.synOps), count(g.hops), count(g.neuronUpdates), sig(g.timeUs), sig(g.energyUj)]);
+  const groupRows = run.groups.map((g) => [g.name, countText(g.messages), countText(g.synOps), countText(g.hops), countText(g.neuronUpdates), sigText(g.timeUs), sigText(g.energyUj)]);
   const s = run.perStep;
-  groupRows.push(['total', count(s.messages), count(s.synOps), count(s.hops), count(s.neuronUpdates), sig(s.timeUs), sig(s.energyUj)]);
-  lines.push(formatTable(['group', 'messages', 'synaptic ops', 'hops', 'neuron updates', 'µs/step (estimate)', 'µJ/step (estimate)'], groupRows));
-  lines.push(`  group µs: slowest core on the group's work + its slowest route; total µs: slowest core ${sig(s.busyUs)} + network and barrier ${sig(s.networkUs)}`);
-  lines.push(`  group µJ: dynamic only; total µJ: dynamic ${sig(s.dynamicEnergyUj)} + static ${sig(s.staticEnergyUj)} (static power × step time); ${count(s.deliveries)} deliveries/step (one per message per destination core)`);
+  groupRows.push(['total', countText(s.messages), countText(s.synOps), countText(s.hops), countText(s.neuronUpdates), sigText(s.timeUs), sigText(s.energyUj)]);
+  lines.push(textTable(['group', 'messages', 'synaptic ops', 'hops', 'neuron updates', 'µs/step (estimate)', 'µJ/step (estimate)'], groupRows));
+  lines.push(`  group µs: slowest core on the group's work + its slowest route; total µs: slowest core ${sigText(s.busyUs)} µs + network and barrier ${sigText(s.networkUs)} µs`);
+  lines.push(`  group µJ: dynamic only; total µJ: dynamic ${sigText(s.dynamicEnergyUj)} µJ + static ${sigText(s.staticEnergyUj)} µJ (static power × step time); ${countText(s.deliveries)} deliveries/step (one per message per destination core)`);
   lines.push('');
   lines.push('dense vs sparse vs sigma-delta (estimates from the chip profile; SQNR of outputs against the sparse T=0 run):');
-  lines.push(formatTable(
+  lines.push(textTable(
     ['model', 'synapses', 'synaptic ops/step', 'messages/step', 'µJ/step (estimate)', 'µs/step (estimate)', 'output SQNR (dB)'],
-    r.comparison.map((row) => [row.label + (row.overLimit ? ' *' : ''), row.synapses, count(row.synOpsPerStep), count(row.messagesPerStep), sig(row.energyUjPerStep), sig(row.timeUsPerStep), db(row.outputSqnrDb)]),
+    r.comparison.map((row) => [row.label + (row.overLimit ? ' *' : ''), int(row.synapses), countText(row.synOpsPerStep), countText(row.messagesPerStep), sigText(row.energyUjPerStep), sigText(row.timeUsPerStep), db(row.outputSqnrDb)]),
   ));
   for (const row of r.comparison.filter((x) => x.overLimit)) lines.push(`  * does not fit ${r.chip.name} (${row.overLimit}); figures for the same chip without per-core limits`);
   lines.push(`host: ${(r.hostSynOpsPerSecond / 1e6).toFixed(1)} M synaptic ops/s emulated (measured wall-clock, all three runs)`);
