@@ -129,4 +129,15 @@ describe('bad input: one line on stderr, non-zero exit, no firmware written', ()
     expect(text.stdout).toMatch(/--kernel auto for stm32l476 \(wamr-fast\), by the cost model: weights in code for \d+ of 10 matrices/);
     expect(text.stdout).toMatch(/estimate on stm32l476 \(wamr-fast\): [\d,.]+ µs\/step, [\d,.]+ µJ\/step, flash .*: fits/);
   });
+
+  test('emulate through the bundled CLI: a quantized model runs, its comparison is dense ≥ sparse in synaptic ops; a float model is one line', () => {
+    const r = sparrow('emulate', 'g.q.safetensors', '--steps', '40', '--threshold', '8', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const [dense, sparse] = j.comparison;
+    expect(dense.synapses).toBeGreaterThan(sparse.synapses);
+    expect(dense.synOpsPerStep).toBeGreaterThanOrEqual(sparse.synOpsPerStep);
+    expectOneLineError(['emulate', 'g.safetensors'], 'g.safetensors', 'sparrow quantize');
+  });
 });
