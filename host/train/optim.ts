@@ -1,0 +1,85 @@
+// ============================================================================
+// AdamW with the S5 recipe's two learning rates (the SSM's Λ, Δ and B train
+// slower and without weight decay), a linear warm-up then cosine decay, and
+// the iterative pruning schedule (Zhu & Gupta, 2017: sparsity rises as a cubic
+// from 0 at `start` to the target at `end`, masks recomputed every `every`
+// steps, fixed after `end`).
+// ============================================================================
+
+import { ParamRef } from './params';
+
+export interface AdamState {
+  step: number;
+  m: Float64Array[];
+  v: Float64Array[];
+}
+
+export interface AdamOptions {
+  lr: number;
+  ssmLr: number;
+  weightDecay: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+}
+
+export function adamState(refs: ParamRef[]): AdamState {
+  return { step: 0, m: refs.map((r) => new Float64Array(r.value.length)), v: refs.map((r) => new Float64Array(r.value.length)) };
+}
+
+/** One AdamW update of every parameter from its gradient; `scale` multiplies both learning rates (the schedule). */
+export function adamStep(refs: ParamRef[], grads: ParamRef[], s: AdamState, o: AdamOptions, scale: number): void {
+  const b1 = o.beta1 ?? 0.9;
+  const b2 = o.beta2 ?? 0.999;
+  const eps = o.eps ?? 1e-8;
+  s.step++;
+  const c1 = 1 - b1 ** s.step;
+  const c2 = 1 - b2 ** s.step;
+  refs.forEach((r, k) => {
+    const lr = (r.ssm ? o.ssmLr : o.lr) * scale;
+    const wd = r.decay ? o.weightDecay : 0;
+    const w = r.value;
+    const g = grads[k].value;
+    const m = s.m[k];
+    const v = s.v[k];
+    for (let i = 0; i < w.length; i++) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      w[i] -= lr * ((m[i] / c1) / (Math.sqrt(v[i] / c2) + eps) + wd * w[i]);
+    }
+  });
+}
+
+/** Learning-rate factor at `step` of `total`: linear warm-up over `warmup` steps, then cosine to 0. */
+export function lrScale(step: number, total: number, warmup: number): number {
+  if (step < warmup) return (step + 1) / warmup;
+  const t = (step - warmup) / Math.max(1, total - warmup);
+  return 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t)));
+}
+
+export interface PruneSchedule {
+  target: number;
+  /** Fractions of training where pruning starts and reaches the target. */
+  start: number;
+  end: number;
+  /** Recompute the masks every this many steps. */
+  every: number;
+}
+
+/** Sparsity the masks should have at `step` of `total` (cubic ramp). */
+export function sparsityAt(s: PruneSchedule, step: number, total: number): number {
+  const t0 = s.start * total;
+  const t1 = s.end * total;
+  if (s.target <= 0 || step < t0) return 0;
+  if (step >= t1) return s.target;
+  const x = (step - t0) / Math.max(1, t1 - t0);
+  return s.target * (1 - (1 - x) ** 3);
+}
+
+/** Whether the masks are recomputed at this step: on the schedule's grid inside [start, end], and once at the end. */
+export function pruneNow(s: PruneSchedule, step: number, total: number): boolean {
+  if (s.target <= 0) return false;
+  const t0 = Math.ceil(s.start * total);
+  const t1 = Math.ceil(s.end * total);
+  return (step >= t0 && step < t1 && (step - t0) % s.every === 0) || step === t1;
+}

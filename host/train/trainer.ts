@@ -1,0 +1,211 @@
+// ============================================================================
+// The training loop: mini-batches of a task's examples through backprop.ts,
+// AdamW, iterative magnitude pruning to a target sparsity (masks from the
+// same pruner `sparrow prune` uses, on the model the parameters export to),
+// evaluation on the test split, and resumable checkpoints.
+//
+// Determinism: the example order of epoch e is a permutation seeded by
+// (seed, e), so a run resumed from a checkpoint at step k continues exactly as
+// the uninterrupted run would have (tests/train/trainer.test.ts).
+// A NaN or infinite loss stops training with a clear error and leaves the
+// last good checkpoint in place.
+// ============================================================================
+
+import { pruneModel, PruneDistribution } from '../compress/prune';
+import { Matrix, Model, ModelConfig } from '../model/types';
+import { runFloat } from '../reference/float';
+import { SparrowError } from '../util/errors';
+import { makeRng } from '../util/rng';
+import { backwardBatch, forwardBatch } from './backprop';
+import { AdamOptions, adamState, AdamState, adamStep, lrScale, PruneSchedule, pruneNow, sparsityAt } from './optim';
+import { exportModel, initParams, Masks, paramRefs, TrainParams } from './params';
+import { Task } from './task';
+
+export interface TrainOptions extends AdamOptions {
+  config: ModelConfig;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  warmupSteps?: number;
+  /** Target sparsity and distribution of the iterative pruning (0: dense). */
+  prune: PruneSchedule & { distribution: PruneDistribution };
+  /** Gradient-norm clip (global L2), 0 = none. */
+  clip?: number;
+  /** Examples of the training split used per epoch (default all). */
+  trainLimit?: number;
+  /** Examples of the test split evaluated after each epoch (default all). */
+  evalLimit?: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  testMetric: number;
+  sparsity: number;
+  seconds: number;
+  stepsPerSecond: number;
+}
+
+export interface TrainState {
+  params: TrainParams;
+  masks: Masks;
+  adam: AdamState;
+  /** Optimizer steps taken. */
+  step: number;
+  history: EpochRecord[];
+  /** Loss accumulated over the current epoch so far, and its count. */
+  epochLoss: number;
+  epochCount: number;
+  /** Training seconds spent, across resumes. */
+  seconds: number;
+}
+
+export function newTrainState(o: TrainOptions): TrainState {
+  const params = initParams(o.config, o.seed);
+  return { params, masks: new Map(), adam: adamState(paramRefs(params)), step: 0, history: [], epochLoss: 0, epochCount: 0, seconds: 0 };
+}
+
+export function stepsPerEpoch(task: Task, o: TrainOptions): number {
+  return Math.floor(Math.min(task.size('train'), o.trainLimit ?? Infinity) / o.batchSize);
+}
+
+/** Indices of epoch `epoch`'s examples in order (a seeded permutation of the first trainLimit). */
+export function epochOrder(task: Task, o: TrainOptions, epoch: number): Int32Array {
+  const n = Math.min(task.size('train'), o.trainLimit ?? Infinity);
+  const rng = makeRng(o.seed * 7919 + epoch + 1);
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  return order;
+}
+
+/** Masks of magnitude pruning to `sparsity` over the current weights (all of them: pruned weights kept training, straight-through). */
+export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution): Masks {
+  const { model } = pruneModel(exportModel(p), { sparsity, distribution });
+  const pattern = (m: Matrix): Uint8Array => {
+    const mask = new Uint8Array(m.rows * m.cols);
+    if (m.kind === 'dense') m.values.forEach((v, i) => (mask[i] = v !== 0 ? 1 : 0));
+    else for (let r = 0; r < m.rows; r++) for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) mask[r * m.cols + m.indices[k]] = 1;
+    return mask;
+  };
+  const masks: Masks = new Map([['encoder.weight', pattern(model.encoderWeight)], ['decoder.weight', pattern(model.decoderWeight)]]);
+  model.layers.forEach((L, i) => {
+    masks.set(`layers.${i}.ssm.B`, pattern(L.B_re));
+    masks.set(`layers.${i}.ssm.C`, pattern(L.C_re));
+    if (L.gateWeight) masks.set(`layers.${i}.gate.weight`, pattern(L.gateWeight));
+  });
+  return masks;
+}
+
+/** Fraction of masked-out entries over every prunable matrix. */
+export function maskSparsity(p: TrainParams, masks: Masks): number {
+  const { d_in, d_model: H, d_state: P, d_out, n_layers, gate } = p.config;
+  const total = H * d_in + d_out * H + n_layers * (2 * P * H + (gate ? H * H : 0));
+  let zeros = 0;
+  for (const m of masks.values()) for (const x of m) if (!x) zeros++;
+  return zeros / total;
+}
+
+/** The task metric of a model over (the first evalLimit examples of) the test split, recurrent mode. */
+export function evaluate(model: Model, task: Task, limit = Infinity, onProgress?: (done: number, total: number) => void): number {
+  const n = Math.min(task.size('test'), limit);
+  const values: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const ex = task.example('test', i);
+    values.push(task.metric(Float32Array.from(runFloat(model, ex.inputs, ex.T)), ex));
+    onProgress?.(i + 1, n);
+  }
+  return task.reduceMetric(values);
+}
+
+/** The gradient of one mini-batch (summed loss / batch size) and its mean loss. */
+export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>): { grads: TrainParams; loss: number } {
+  const examples = Array.from(indices, (i) => task.example('train', i));
+  const T = examples[0].T;
+  const { outputs, tape } = forwardBatch(st.params, st.masks, examples.map((e) => e.inputs), T, true);
+  let loss = 0;
+  const gradOut = outputs.map((o, n) => {
+    const r = task.loss(Float32Array.from(o), examples[n]);
+    loss += r.loss;
+    return Float64Array.from(r.grad, (g) => g / examples.length);
+  });
+  if (!Number.isFinite(loss)) throw new SparrowError(`training diverged: loss is ${loss} at step ${st.step}; lower --lr, or resume from the last checkpoint`);
+  return { grads: backwardBatch(st.params, tape, gradOut), loss: loss / examples.length };
+}
+
+function clipGradients(grads: ReturnType<typeof paramRefs>, clip: number): void {
+  if (!(clip > 0)) return;
+  let sq = 0;
+  for (const g of grads) for (const x of g.value) sq += x * x;
+  const norm = Math.sqrt(sq);
+  if (norm > clip) for (const g of grads) for (let i = 0; i < g.value.length; i++) g.value[i] *= clip / norm;
+}
+
+export interface TrainHooks {
+  /** After every optimizer step. */
+  onStep?: (st: TrainState, info: { epoch: number; stepInEpoch: number; stepsPerEpoch: number; loss: number; sparsity: number }) => void;
+  /** After each epoch's evaluation. */
+  onEpoch?: (st: TrainState, rec: EpochRecord) => void;
+  /** Every `checkpointEvery` steps and after each epoch; the state is consistent when called. */
+  onCheckpoint?: (st: TrainState) => void;
+  checkpointEvery?: number;
+  /** Stop after this many optimizer steps in this call (tests and time-boxed runs); resumable. */
+  maxSteps?: number;
+  /** A replacement for batchGradient (the worker pool). */
+  gradient?: (st: TrainState, indices: Int32Array) => Promise<{ grads: TrainParams; loss: number }>;
+}
+
+/** Train from `st` (fresh or resumed) to the end of o.epochs; returns when done or when hooks.maxSteps is reached. */
+export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: TrainHooks = {}): Promise<{ done: boolean }> {
+  const perEpoch = stepsPerEpoch(task, o);
+  if (perEpoch < 1) throw new SparrowError(`train: the training split has ${task.size('train')} examples, fewer than one batch of ${o.batchSize}`);
+  const total = perEpoch * o.epochs;
+  const warmup = o.warmupSteps ?? Math.min(1000, Math.ceil(total * 0.05));
+  const refs = paramRefs(st.params);
+  let taken = 0;
+  let t0 = performance.now();
+  let order: Int32Array | undefined;
+  let orderEpoch = -1;
+  while (st.step < total) {
+    if (hooks.maxSteps !== undefined && taken >= hooks.maxSteps) return { done: false };
+    const epoch = Math.floor(st.step / perEpoch);
+    const inEpoch = st.step % perEpoch;
+    if (orderEpoch !== epoch) {
+      order = epochOrder(task, o, epoch);
+      orderEpoch = epoch;
+    }
+    if (pruneNow(o.prune, st.step, total)) st.masks = computeMasks(st.params, Math.min(0.99, sparsityAt(o.prune, st.step, total)), o.prune.distribution);
+    const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);
+    const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices) : batchGradient(st, task, indices);
+    const g = paramRefs(grads);
+    clipGradients(g, o.clip ?? 0);
+    adamStep(refs, g, st.adam, o, lrScale(st.step, total, warmup));
+    st.step++;
+    taken++;
+    st.epochLoss += loss;
+    st.epochCount++;
+    const sparsity = maskSparsity(st.params, st.masks);
+    hooks.onStep?.(st, { epoch, stepInEpoch: inEpoch + 1, stepsPerEpoch: perEpoch, loss, sparsity });
+    if (hooks.checkpointEvery && st.step % hooks.checkpointEvery === 0) hooks.onCheckpoint?.(st);
+    if (st.step % perEpoch === 0) {
+      const now = performance.now();
+      st.seconds += (now - t0) / 1000;
+      t0 = now;
+      const metric = evaluate(exportModel(st.params, st.masks), task, o.evalLimit);
+      const trainTime = st.seconds - st.history.reduce((a, h) => a + h.seconds, 0);
+      const rec: EpochRecord = { epoch: epoch + 1, step: st.step, trainLoss: st.epochLoss / Math.max(1, st.epochCount), testMetric: metric, sparsity, seconds: trainTime, stepsPerSecond: perEpoch / Math.max(1e-9, trainTime) };
+      st.history.push(rec);
+      st.epochLoss = 0;
+      st.epochCount = 0;
+      hooks.onEpoch?.(st, rec);
+      hooks.onCheckpoint?.(st);
+      t0 = performance.now();
+    }
+  }
+  return { done: true };
+}
