@@ -218,3 +218,27 @@ export function exportModel(p: TrainParams, masks: Masks = new Map(), metadata: 
     metadata,
   };
 }
+
+// ---------------------------------------------------------------------------
+// Flat views, for sending parameters and gradients between threads.
+// ---------------------------------------------------------------------------
+
+export function flattenParams(p: TrainParams): Float64Array {
+  const refs = paramRefs(p);
+  const out = new Float64Array(refs.reduce((a, r) => a + r.value.length, 0));
+  let o = 0;
+  for (const r of refs) {
+    out.set(r.value, o);
+    o += r.value.length;
+  }
+  return out;
+}
+
+export function loadFlatParams(p: TrainParams, flat: Float64Array): void {
+  let o = 0;
+  for (const r of paramRefs(p)) {
+    r.value.set(flat.subarray(o, o + r.value.length));
+    o += r.value.length;
+  }
+  if (o !== flat.length) throw new Error(`flat parameter vector has ${flat.length} values, the model ${o}`);
+}
