@@ -16,6 +16,8 @@ import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
 import { addBenchCommand } from './bench';
 import { addEmulateCommand } from './emulate';
+import { addTrainCommands } from './train';
+import { isTrainWorker, runTrainWorker } from '../train/pool';
 import { addExportOnnxCommand } from './export_onnx';
 import { quantizeModelFile } from '../compress/files';
 import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
@@ -253,6 +255,7 @@ export function buildProgram(): Command {
   addExportOnnxCommand(program);
   addBenchCommand(program);
   addEmulateCommand(program);
+  addTrainCommands(program);
 
   program
     .command('demo')
@@ -286,4 +289,6 @@ export function main(argv: string[]): void {
   program.parseAsync(argv).catch(fail);
 }
 
-if (require.main === module) main(process.argv);
+// A training worker thread runs this same file (host/train/pool.ts).
+if (isTrainWorker()) runTrainWorker();
+else if (require.main === module) main(process.argv);

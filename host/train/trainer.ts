@@ -16,9 +16,9 @@ import { Matrix, Model, ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
-import { backwardBatch, forwardBatch } from './backprop';
 import { AdamOptions, adamState, AdamState, adamStep, lrScale, PruneSchedule, pruneNow, sparsityAt } from './optim';
 import { exportModel, initParams, Masks, paramRefs, TrainParams } from './params';
+import { shareGradient } from './pool';
 import { Task } from './task';
 
 export interface TrainOptions extends AdamOptions {
@@ -123,19 +123,9 @@ export function evaluate(model: Model, task: Task, limit = Infinity, onProgress?
   return task.reduceMetric(values);
 }
 
-/** The gradient of one mini-batch (summed loss / batch size) and its mean loss. */
+/** The gradient of one mini-batch (summed loss / batch size) and its mean loss, on this thread. */
 export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>): { grads: TrainParams; loss: number } {
-  const examples = Array.from(indices, (i) => task.example('train', i));
-  const T = examples[0].T;
-  const { outputs, tape } = forwardBatch(st.params, st.masks, examples.map((e) => e.inputs), T, true);
-  let loss = 0;
-  const gradOut = outputs.map((o, n) => {
-    const r = task.loss(Float32Array.from(o), examples[n]);
-    loss += r.loss;
-    return Float64Array.from(r.grad, (g) => g / examples.length);
-  });
-  if (!Number.isFinite(loss)) throw new SparrowError(`training diverged: loss is ${loss} at step ${st.step}; lower --lr, or resume from the last checkpoint`);
-  return { grads: backwardBatch(st.params, tape, gradOut), loss: loss / examples.length };
+  return shareGradient(st.params, st.masks, task, indices, st.step);
 }
 
 function clipGradients(grads: ReturnType<typeof paramRefs>, clip: number): void {
@@ -156,8 +146,12 @@ export interface TrainHooks {
   checkpointEvery?: number;
   /** Stop after this many optimizer steps in this call (tests and time-boxed runs); resumable. */
   maxSteps?: number;
+  /** Asked before every step: true stops the call (a time box); resumable. */
+  shouldStop?: () => boolean;
   /** A replacement for batchGradient (the worker pool). */
   gradient?: (st: TrainState, indices: Int32Array) => Promise<{ grads: TrainParams; loss: number }>;
+  /** A replacement for evaluate (the worker pool, conv mode): the test metric of the current parameters. */
+  evaluate?: (st: TrainState) => Promise<number>;
 }
 
 /** Train from `st` (fresh or resumed) to the end of o.epochs; returns when done or when hooks.maxSteps is reached. */
@@ -169,10 +163,19 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
   const refs = paramRefs(st.params);
   let taken = 0;
   let t0 = performance.now();
+  /** Training time (not evaluation) accumulates in st.seconds, so checkpoints carry it across resumes. */
+  const tick = (): void => {
+    const now = performance.now();
+    st.seconds += (now - t0) / 1000;
+    t0 = now;
+  };
   let order: Int32Array | undefined;
   let orderEpoch = -1;
   while (st.step < total) {
-    if (hooks.maxSteps !== undefined && taken >= hooks.maxSteps) return { done: false };
+    if ((hooks.maxSteps !== undefined && taken >= hooks.maxSteps) || hooks.shouldStop?.()) {
+      tick();
+      return { done: false };
+    }
     const epoch = Math.floor(st.step / perEpoch);
     const inEpoch = st.step % perEpoch;
     if (orderEpoch !== epoch) {
@@ -191,12 +194,13 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
     st.epochCount++;
     const sparsity = maskSparsity(st.params, st.masks);
     hooks.onStep?.(st, { epoch, stepInEpoch: inEpoch + 1, stepsPerEpoch: perEpoch, loss, sparsity });
-    if (hooks.checkpointEvery && st.step % hooks.checkpointEvery === 0) hooks.onCheckpoint?.(st);
+    if (hooks.checkpointEvery && st.step % hooks.checkpointEvery === 0 && hooks.onCheckpoint) {
+      tick();
+      hooks.onCheckpoint(st);
+    }
     if (st.step % perEpoch === 0) {
-      const now = performance.now();
-      st.seconds += (now - t0) / 1000;
-      t0 = now;
-      const metric = evaluate(exportModel(st.params, st.masks), task, o.evalLimit);
+      tick();
+      const metric = hooks.evaluate ? await hooks.evaluate(st) : evaluate(exportModel(st.params, st.masks), task, o.evalLimit);
       const trainTime = st.seconds - st.history.reduce((a, h) => a + h.seconds, 0);
       const rec: EpochRecord = { epoch: epoch + 1, step: st.step, trainLoss: st.epochLoss / Math.max(1, st.epochCount), testMetric: metric, sparsity, seconds: trainTime, stepsPerSecond: perEpoch / Math.max(1e-9, trainTime) };
       st.history.push(rec);

@@ -38,9 +38,9 @@ export interface FashionMnist {
   test: LabelledImages;
 }
 
-/** Explicit directory, else $SPARROW_FASHION_MNIST_DIR, else the Debian path. */
+/** Explicit directory, else $SPARROW_FASHION_MNIST_DIR (set and non-empty), else the Debian path. */
 export function fashionMnistDir(dir?: string): string {
-  return dir ?? process.env[FASHION_MNIST_DIR_ENV] ?? FASHION_MNIST_DEFAULT_DIR;
+  return dir ?? (process.env[FASHION_MNIST_DIR_ENV] || FASHION_MNIST_DEFAULT_DIR);
 }
 
 function notFound(dir: string, detail: string): SparrowError {

@@ -45,18 +45,17 @@ export interface SfmnistTask extends Task {
 
 /** Mean and standard deviation of all pixels / 255 (float64 sums: 47 M pixels). */
 export function pixelStats(pixels: Uint8Array): { mean: number; std: number } {
-  // Histogram first: 256 bins make the sums exact and the pass cheap.
+  // Histogram first: 256 bins make the byte sum exact and the pass cheap.
   const histogram = new Float64Array(256);
   for (let i = 0; i < pixels.length; i++) histogram[pixels[i]]++;
-  let sum = 0;
-  let sumSq = 0;
-  for (let v = 0; v < 256; v++) {
-    const x = v / 255;
-    sum += histogram[v] * x;
-    sumSq += histogram[v] * x * x;
-  }
-  const mean = sum / pixels.length;
-  return { mean, std: Math.sqrt(Math.max(sumSq / pixels.length - mean * mean, 0)) };
+  let byteSum = 0;
+  for (let v = 0; v < 256; v++) byteSum += histogram[v] * v;
+  const mean = byteSum / pixels.length / 255;
+  // Two passes, not E[x²] − E[x]²: that difference leaves rounding noise (σ ≈ 1e-9
+  // instead of 0) on a constant image set, which the caller's σ > 0 check would pass.
+  let squares = 0;
+  for (let v = 0; v < 256; v++) squares += histogram[v] * (v / 255 - mean) ** 2;
+  return { mean, std: Math.sqrt(squares / pixels.length) };
 }
 
 function checkLimit(name: string, value: number | undefined, available: number): number {

@@ -1,0 +1,274 @@
+// ============================================================================
+// `sparrow train` and `sparrow eval`: argument parsing, progress and output
+// only; the run is host/train/run.ts, the loop host/train/trainer.ts.
+// ============================================================================
+
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import * as os from 'os';
+import { PruneDistribution } from '../compress/prune';
+import { ModelConfig } from '../model/types';
+import { formatTable } from '../report/table';
+import { SparrowError } from '../util/errors';
+import { EvalMode } from '../train/pool';
+import { readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
+import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
+import { TrainOptions } from '../train/trainer';
+
+function intArg(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}"`);
+    return n;
+  };
+}
+
+function numArg(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}], got "${value}"`);
+    return n;
+  };
+}
+
+interface TaskCliOptions {
+  task: 'sfmnist' | 'denoise';
+  dataDir?: string;
+  pixelsPerStep: number;
+  trainSize?: number;
+  testSize?: number;
+  dataSeed: number;
+}
+
+function taskSpec(o: TaskCliOptions, limits: { train?: number; test?: number } = {}): TaskSpec {
+  if (o.task === 'sfmnist') return { name: 'sfmnist', dir: o.dataDir, pixelsPerStep: o.pixelsPerStep as 1 | 4, ...(limits.train || limits.test ? { limit: limits } : {}) };
+  return { name: 'denoise', seed: o.dataSeed, ...(o.trainSize ? { trainSize: o.trainSize } : {}), ...(o.testSize ? { testSize: o.testSize } : {}) };
+}
+
+function addTaskOptions(c: Command): Command {
+  return c
+    .addOption(new Option('--task <name>', 'sfmnist: sequential Fashion-MNIST; denoise: synthetic streaming denoising (STFT masks)').choices([...TASK_NAMES]).makeOptionMandatory())
+    .option('--data-dir <dir>', 'sfmnist: directory of the Fashion-MNIST IDX files (default $SPARROW_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist)')
+    .option('--pixels-per-step <n>', 'sfmnist: pixels per step, 4 (196 steps) or 1 (784 steps)', (v: string) => {
+      if (v !== '1' && v !== '4') throw new InvalidArgumentError(`expected 1 or 4, got "${v}"`);
+      return Number(v);
+    }, 4)
+    .option('--train-size <n>', 'denoise: examples in the training split (default 2000)', intArg(1, 10_000_000))
+    .option('--test-size <n>', 'denoise: examples in the test split (default 200)', intArg(1, 10_000_000))
+    .option('--data-seed <n>', 'denoise: seed of the synthetic data', intArg(0, 2 ** 31 - 1), 1);
+}
+
+interface TrainCliOptions extends TaskCliOptions {
+  out: string;
+  quantized?: string;
+  dModel: number;
+  dState: number;
+  layers: number;
+  act: 'gelu' | 'relu';
+  gate: boolean;
+  sparsity: number;
+  distribution: PruneDistribution;
+  pruneStart: number;
+  pruneEnd: number;
+  pruneEvery?: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  ssmLr: number;
+  weightDecay: number;
+  clip: number;
+  seed: number;
+  threads: number;
+  checkpoint?: string;
+  checkpointEvery: number;
+  resume: boolean;
+  maxMinutes?: number;
+  trainLimit?: number;
+  evalLimit?: number;
+  evalMode: EvalMode;
+  quiet: boolean;
+  json: boolean;
+}
+
+function fmt(x: number, digits = 2): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : String(x);
+}
+
+/** A bar on a terminal; otherwise a plain line every `every` seconds (logs, pipes). */
+function trainUi(quiet: boolean, every = 30): RunUi {
+  const tty = !!process.stderr.isTTY;
+  const say = (s: string): void => void (quiet || process.stderr.write(s + '\n'));
+  let bar: SingleBar | undefined;
+  let last = 0;
+  let metric = '–';
+  let metricName = '';
+  return {
+    start: ({ task, options, resumedAt, threads, totalSteps }) => {
+      const c = options.config;
+      say(`train ${task.name}: H=${c.d_model} P=${c.d_state} L=${c.n_layers} ${c.act}${c.gate ? ' gated' : ''}, ${task.size('train')} train / ${task.size('test')} test examples of ${task.T} steps × ${task.dIn}; ` +
+        `${options.epochs} epochs × ${totalSteps / options.epochs} steps of ${options.batchSize}; sparsity ${options.prune.target}; ${threads} thread${threads > 1 ? 's' : ''}` +
+        (resumedAt !== undefined ? `; resuming at step ${resumedAt}` : ''));
+      metricName = task.metricName;
+    },
+    step: (s) => {
+      const payload = { ep: `${s.epoch}/${s.epochs}`, loss: fmt(s.loss, 4), metric, sp: fmt(s.sparsity, 3), rate: Math.round(s.seqStepsPerSecond) };
+      if (quiet) return;
+      if (tty) {
+        if (!bar) {
+          bar = new SingleBar({ stream: process.stderr, format: 'epoch {ep} [{bar}] {value}/{total} loss {loss} | ' + `${metricName} {metric}` + ' | sparsity {sp} | {rate} seq-steps/s', barsize: 20, hideCursor: true });
+          bar.start(s.stepsPerEpoch, s.stepInEpoch, payload);
+        }
+        bar.setTotal(s.stepsPerEpoch);
+        bar.update(s.stepInEpoch, payload);
+        return;
+      }
+      const now = performance.now();
+      if (now - last >= every * 1000 || s.stepInEpoch === s.stepsPerEpoch) {
+        last = now;
+        say(`epoch ${payload.ep} step ${s.stepInEpoch}/${s.stepsPerEpoch} loss ${payload.loss} sparsity ${payload.sp} ${payload.rate} seq-steps/s`);
+      }
+    },
+    epoch: (rec, info) => {
+      metric = fmt(rec.testMetric);
+      bar?.stop();
+      bar = undefined;
+      say(`epoch ${rec.epoch}: train loss ${fmt(rec.trainLoss, 4)}, test ${info.metricName} ${fmt(rec.testMetric)}, sparsity ${fmt(rec.sparsity, 3)}, ${fmt(rec.seconds, 0)} s, ${Math.round(info.seqStepsPerSecond)} seq-steps/s`);
+    },
+    evaluating: (what) => {
+      bar?.stop();
+      bar = undefined;
+      say(`evaluating ${what}…`);
+    },
+    done: () => {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}
+
+export function addTrainCommands(program: Command): void {
+  addTaskOptions(
+    program
+      .command('train')
+      .description('train an S5-style model on a task with AdamW, BatchNorm folded at export, and iterative magnitude pruning to --sparsity; resumable checkpoints'),
+  )
+    .requiredOption('-o, --out <file>', 'float model .safetensors written at the end')
+    .option('--quantized <file>', `also write the w8a16 model, calibrated on the first training examples, and score it`)
+    .option('--d-model <H>', 'model width', intArg(1, 4096), 64)
+    .option('--d-state <P>', 'complex states per layer', intArg(1, 4096), 64)
+    .option('--layers <L>', 'S5 blocks', intArg(1, 64), 4)
+    .addOption(new Option('--act <f>', 'block activation').choices(['gelu', 'relu']).default('gelu'))
+    .option('--gate', 'gated blocks: a ⊙ σ(W a + b)', false)
+    .option('--sparsity <s>', 'target fraction of zero weights, reached by iterative magnitude pruning', numArg(0, 0.99), 0)
+    .addOption(new Option('--distribution <d>', 'how sparsity is spread over the matrices').choices(['uniform', 'erk']).default('erk'))
+    .option('--prune-start <f>', 'fraction of training where pruning starts', numArg(0, 1), 0.05)
+    .option('--prune-end <f>', 'fraction of training where the target sparsity is reached', numArg(0, 1), 0.9)
+    .option('--prune-every <steps>', 'steps between mask updates (default: half an epoch)', intArg(1, 1e9))
+    .option('--epochs <n>', 'passes over the training split', intArg(1, 10000), 10)
+    .option('--batch <n>', 'examples per optimizer step', intArg(1, 4096), 32)
+    .option('--lr <x>', 'peak learning rate (warm-up, then cosine decay)', numArg(0, 1), 0.004)
+    .option('--ssm-lr <x>', 'peak learning rate of Λ, Δ and B (no weight decay)', numArg(0, 1), 0.001)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', numArg(0, 10), 0.05)
+    .option('--clip <x>', 'clip the global gradient norm (0: no clipping)', numArg(0, 1e9), 0)
+    .option('--seed <n>', 'seed of the initialisation and the example order', intArg(0, 2 ** 31 - 1), 0)
+    .option('--threads <n>', 'threads (data-parallel over the batch)', intArg(1, 256), Math.max(1, Math.min(os.availableParallelism(), 8)))
+    .option('--checkpoint <file>', 'checkpoint file (default: <out>.ckpt)')
+    .option('--checkpoint-every <steps>', 'optimizer steps between checkpoints (also after every epoch)', intArg(1, 1e9), 100)
+    .option('--resume', 'continue the run in the checkpoint', false)
+    .option('--max-minutes <m>', 'stop after this many minutes, checkpointed; resume with --resume', numArg(0, 1e7))
+    .option('--train-limit <n>', 'use only the first n training examples (quick runs)', intArg(1, 1e9))
+    .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final score uses all)', intArg(1, 1e9))
+    .addOption(new Option('--eval-mode <m>', 'evaluation: conv (FFT, whole sequence) or recurrent (step by step)').choices(['conv', 'recurrent']).default('conv'))
+    .option('--quiet', 'no progress output', false)
+    .option('--json', 'machine-readable summary', false)
+    .action(async (o: TrainCliOptions) => {
+      const task = makeTask(taskSpec(o));
+      const config: ModelConfig = { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate };
+      const limitSteps = Math.floor(Math.min(task.size('train'), o.trainLimit ?? Infinity) / o.batch);
+      if (limitSteps < 1) throw new SparrowError(`train: ${Math.min(task.size('train'), o.trainLimit ?? Infinity)} training examples are fewer than one batch of ${o.batch}`);
+      if (o.pruneEnd < o.pruneStart) throw new SparrowError(`train: --prune-end ${o.pruneEnd} is before --prune-start ${o.pruneStart}`);
+      const options: TrainOptions = {
+        config,
+        epochs: o.epochs,
+        batchSize: o.batch,
+        seed: o.seed,
+        lr: o.lr,
+        ssmLr: o.ssmLr,
+        weightDecay: o.weightDecay,
+        clip: o.clip,
+        prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution },
+        ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}),
+        ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),
+      };
+      const r = await runTraining({
+        spec: taskSpec(o),
+        options,
+        out: o.out,
+        quantizedOut: o.quantized,
+        checkpoint: o.checkpoint ?? `${o.out}.ckpt`,
+        resume: o.resume,
+        threads: o.threads,
+        checkpointEvery: o.checkpointEvery,
+        maxMinutes: o.maxMinutes,
+        evalMode: o.evalMode,
+        script: __filename,
+        command: ['sparrow', ...process.argv.slice(2)].join(' '),
+      }, trainUi(o.quiet || o.json));
+      const summary = {
+        done: r.done,
+        step: r.state.step,
+        metricName: r.task.metricName,
+        metric: r.metric,
+        quantizedMetric: r.quantizedMetric,
+        trainSeconds: Math.round(r.seconds),
+        seqStepsPerSecond: Math.round(r.seqStepsPerSecond),
+        history: r.state.history,
+        wrote: r.wrote,
+      };
+      if (o.json) {
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        return;
+      }
+      if (!r.done) {
+        process.stdout.write(`stopped at step ${r.state.step} after --max-minutes; checkpoint ${r.wrote[0]}; continue with the same command and --resume\n`);
+        return;
+      }
+      const lines = [
+        formatTable(['epoch', 'train loss', `test ${r.task.metricName}`, 'sparsity', 'seconds'], r.state.history.map((h) => [h.epoch, fmt(h.trainLoss, 4), fmt(h.testMetric), fmt(h.sparsity, 3), Math.round(h.seconds)])),
+        `float model: ${r.task.metricName} ${fmt(r.metric!)} on the full test split`,
+        ...(r.quantizedMetric !== undefined ? [`w8a16 model: ${r.task.metricName} ${fmt(r.quantizedMetric)} (integer reference)`] : []),
+        `training: ${Math.round(r.seconds)} s, ${Math.round(r.seqStepsPerSecond)} sequence-steps/s`,
+        `wrote ${r.wrote.join(', ')}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+
+  addTaskOptions(
+    program
+      .command('eval')
+      .description("score a model on a task's test split: float models in conv (FFT) or recurrent mode, quantized models on the integer reference")
+      .argument('<model>', 'model .safetensors (float or quantized)'),
+  )
+    .addOption(new Option('--mode <m>', 'conv: materialise each layer kernel and convolve with FFT; recurrent: step by step as the firmware').choices(['conv', 'recurrent']).default('recurrent'))
+    .option('--limit <n>', 'only the first n test examples', intArg(1, 1e9))
+    .option('--json', 'machine-readable output', false)
+    .option('--quiet', 'no progress output', false)
+    .action((file: string, o: TaskCliOptions & { mode: EvalMode; limit?: number; json: boolean; quiet: boolean }) => {
+      const model = readAnyModelFile(file);
+      const task = makeTask(taskSpec(o));
+      const n = Math.min(task.size('test'), o.limit ?? Infinity);
+      const t0 = performance.now();
+      let lastLine = 0;
+      const metric = scoreModel(model, task, o.mode, n, (done, total) => {
+        if (o.quiet || o.json) return;
+        const now = performance.now();
+        if (now - lastLine > 5000 || done === total) {
+          lastLine = now;
+          process.stderr.write(`eval ${done}/${total}\n`);
+        }
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      const out = { model: file, kind: model.kind, task: task.name, mode: o.mode, examples: n, metricName: task.metricName, metric, seconds, seqStepsPerSecond: (n * task.T) / seconds };
+      process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${file} (${model.kind}) on ${task.name}, ${n} test examples, ${o.mode} mode: ${task.metricName} ${fmt(metric)} (${fmt(seconds, 1)} s, ${Math.round(out.seqStepsPerSecond)} sequence-steps/s)\n`);
+    });
+}
