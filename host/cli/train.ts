@@ -83,6 +83,7 @@ interface TrainCliOptions extends TaskCliOptions {
   checkpointEvery: number;
   resume: boolean;
   maxMinutes?: number;
+  maxSteps?: number;
   trainLimit?: number;
   evalLimit?: number;
   evalMode: EvalMode;
@@ -176,6 +177,7 @@ export function addTrainCommands(program: Command): void {
     .option('--checkpoint-every <steps>', 'optimizer steps between checkpoints (also after every epoch)', intArg(1, 1e9), 100)
     .option('--resume', 'continue the run in the checkpoint', false)
     .option('--max-minutes <m>', 'stop after this many minutes, checkpointed; resume with --resume', numArg(0, 1e7))
+    .option('--max-steps <n>', 'stop after this many optimizer steps, checkpointed; resume with --resume', intArg(0, 1e9))
     .option('--train-limit <n>', 'use only the first n training examples (quick runs)', intArg(1, 1e9))
     .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final score uses all)', intArg(1, 1e9))
     .addOption(new Option('--eval-mode <m>', 'evaluation: conv (FFT, whole sequence) or recurrent (step by step)').choices(['conv', 'recurrent']).default('conv'))
@@ -210,6 +212,7 @@ export function addTrainCommands(program: Command): void {
         threads: o.threads,
         checkpointEvery: o.checkpointEvery,
         maxMinutes: o.maxMinutes,
+        maxSteps: o.maxSteps,
         evalMode: o.evalMode,
         script: __filename,
         command: ['sparrow', ...process.argv.slice(2)].join(' '),
@@ -230,7 +233,7 @@ export function addTrainCommands(program: Command): void {
         return;
       }
       if (!r.done) {
-        process.stdout.write(`stopped at step ${r.state.step} after --max-minutes; checkpoint ${r.wrote[0]}; continue with the same command and --resume\n`);
+        process.stdout.write(`stopped at step ${r.state.step} (${o.maxSteps !== undefined ? '--max-steps' : '--max-minutes'}); checkpoint ${r.wrote[0]}; continue with the same command and --resume\n`);
         return;
       }
       const lines = [

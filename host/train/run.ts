@@ -40,6 +40,8 @@ export interface RunArgs {
   checkpointEvery: number;
   /** Stop (resumably) after this many minutes of this invocation. */
   maxMinutes?: number;
+  /** Stop (resumably) after this many optimizer steps of this invocation. */
+  maxSteps?: number;
   evalMode: EvalMode;
   /** The file worker threads run (the bundled CLI). */
   script: string;
@@ -135,6 +137,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
       onCheckpoint: saveCheckpoint,
       checkpointEvery: args.checkpointEvery,
       shouldStop: () => performance.now() > deadline,
+      maxSteps: args.maxSteps,
     });
     const seconds = state.seconds;
     const seqStepsPerSecond = (state.step * options.batchSize * task.T) / Math.max(1e-9, seconds);

@@ -19,18 +19,11 @@ import {
 import { cleanSignal, meanSquare, mixAtSnr, NOISE_TYPES, NoiseType, noiseSignal } from '../../host/train/data/synth_audio';
 import { SparrowError } from '../../host/util/errors';
 import { makeRng } from '../../host/util/rng';
+import { idxFile } from '../helpers/idx';
 
 // ---------------------------------------------------------------------------
 // IDX bytes from the format description: 0, 0, type, ndim, big-endian dims, data
 // ---------------------------------------------------------------------------
-
-function idxFile(dims: number[], values: ArrayLike<number>, type = 0x08): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = type;
-  header[3] = dims.length;
-  dims.forEach((n, d) => header.writeUInt32BE(n, 4 + 4 * d));
-  return Buffer.concat([header, Buffer.from(Array.from(values))]);
-}
 
 const labelsFile = (labels: number[]): Buffer => idxFile([labels.length], labels);
 const imagesFile = (count: number, rows: number, cols: number, pixel: (i: number, p: number) => number): Buffer =>

@@ -6,10 +6,9 @@
 // adjoint against the dot-product identity), and the denoise task against the
 // same naive STFT, a plain SI-SNR and finite differences of its loss.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { gzipSync } from 'zlib';
 import { Example, Task } from '../../host/train/task';
 import { pixelStats, sfmnistTask } from '../../host/train/tasks/sfmnist';
 import { SI_SNR_EPS, siSnrDb, siSnrDbWithGrad } from '../../host/train/tasks/si_snr';
@@ -20,6 +19,7 @@ import {
 } from '../../host/train/tasks/denoise';
 import { SparrowError } from '../../host/util/errors';
 import { makeRng } from '../../host/util/rng';
+import { fakePixels, FakeSplit, writeFakeFashionMnist } from '../helpers/idx';
 
 // ---------------------------------------------------------------------------
 // Independent definitions
@@ -176,35 +176,6 @@ const roundTo = (x: number, step: number) => Math.round(x / step) * step;
 // ---------------------------------------------------------------------------
 // sfmnist on a fake 28×28 Fashion-MNIST
 // ---------------------------------------------------------------------------
-
-function idxFile(dims: number[], values: ArrayLike<number>): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((n, d) => header.writeUInt32BE(n, 4 + 4 * d));
-  return Buffer.concat([header, Buffer.from(Array.from(values))]);
-}
-
-interface FakeSplit {
-  pixels: Uint8Array;
-  labels: number[];
-}
-
-function writeFakeFashionMnist(dir: string, train: FakeSplit, test: FakeSplit, side = 28): void {
-  mkdirSync(dir, { recursive: true });
-  const write = (prefix: string, split: FakeSplit) => {
-    writeFileSync(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzipSync(idxFile([split.labels.length, side, side], split.pixels)));
-    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzipSync(idxFile([split.labels.length], split.labels)));
-  };
-  write('train', train);
-  write('t10k', test);
-}
-
-function fakePixels(count: number, seed: number, pixelsPerImage = 784): Uint8Array {
-  const rng = makeRng(seed);
-  // Mostly dark with bright strokes, like the real set; every byte value can occur.
-  return Uint8Array.from({ length: count * pixelsPerImage }, () => (rng.uniform() < 0.5 ? 0 : rng.int(256)));
-}
 
 let scratch: string;
 const trainSplit: FakeSplit = { pixels: fakePixels(6, 1), labels: [0, 1, 2, 3, 4, 9] };

@@ -1,0 +1,169 @@
+// `sparrow train` / `sparrow eval` through the bundled CLI, and the worker-thread
+// gradient pool against its definition (the size-weighted mean of the shares'
+// gradients computed on this thread). Tiny models on a fake Fashion-MNIST and a
+// short synthetic denoising set: seconds, not minutes.
+
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { readModel } from '../../host/model/model';
+import { parseAnyModel } from '../../host/model/quant_file';
+import { ModelConfig } from '../../host/model/types';
+import { flattenParams, initParams } from '../../host/train/params';
+import { flattenStats, metricValues, shareGradient, shares, TrainPool } from '../../host/train/pool';
+import { makeTask, TaskSpec } from '../../host/train/tasks';
+import { computeMasks } from '../../host/train/trainer';
+import { fakePixels, writeFakeFashionMnist } from '../helpers/idx';
+
+const CLI = path.join(__dirname, '..', '..', 'dist', 'sparrow.cjs');
+let dir: string;
+let data: string;
+
+function sparrow(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Labels that follow the pixels (class = the brightest of 10 bands), so there is something to learn. */
+function labelled(count: number, seed: number): { pixels: Uint8Array; labels: number[] } {
+  const pixels = fakePixels(count, seed);
+  const labels = Array.from({ length: count }, (_, i) => i % 10);
+  labels.forEach((c, i) => pixels.fill(255, i * 784 + c * 78, i * 784 + c * 78 + 40));
+  return { pixels, labels };
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-train-cli-'));
+  data = path.join(dir, 'fmnist');
+  writeFakeFashionMnist(data, labelled(64, 1), labelled(20, 2));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const TINY = ['--task', 'sfmnist', '--data-dir', 'fmnist', '--d-model', '8', '--d-state', '4', '--layers', '1', '--batch', '16', '--epochs', '2', '--lr', '0.01'];
+
+describe('worker pool', () => {
+  const spec: TaskSpec = { name: 'denoise', seconds: 0.05, nFft: 64, trainSize: 12, testSize: 5 };
+  const task = makeTask(spec);
+  const config: ModelConfig = { d_in: task.dIn, d_model: 6, d_state: 4, d_out: task.dOut, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: true };
+
+  test('shares split n items into k contiguous parts differing by at most one', () => {
+    expect(shares(7, 3)).toEqual([[0, 3], [3, 5], [5, 7]]);
+    expect(shares(2, 3)).toEqual([[0, 1], [1, 2], [2, 2]]);
+  });
+
+  test('the gradient of a batch over 2 threads is the size-weighted mean of the shares computed here; BN running statistics are the mean of theirs', async () => {
+    const p = initParams(config, 3);
+    const masks = computeMasks(p, 0.5, 'uniform');
+    const indices = Int32Array.from([4, 1, 7, 0, 9]);
+    // The definition, on this thread: share [0, 3) and share [3, 5), each from the same starting parameters.
+    const a = initParams(config, 3);
+    const b = initParams(config, 3);
+    const ga = shareGradient(a, masks, task, indices.subarray(0, 3), 0);
+    const gb = shareGradient(b, masks, task, indices.subarray(3, 5), 0);
+    const want = flattenParams(ga.grads).map((g, i) => (3 / 5) * g + (2 / 5) * flattenParams(gb.grads)[i]);
+    const wantStats = flattenStats(a).map((s, i) => (s + flattenStats(b)[i]) / 2);
+
+    const pool = TrainPool.start(2, task, spec, config, CLI);
+    try {
+      expect(pool.threads).toBe(2);
+      const got = await pool.gradient(p, masks, indices, 0);
+      const flat = flattenParams(got.grads);
+      const scale = Math.max(...want.map(Math.abs));
+      flat.forEach((g, i) => expect(Math.abs(g - want[i])).toBeLessThanOrEqual(1e-12 * scale));
+      expect(got.loss).toBeCloseTo((3 / 5) * ga.loss + (2 / 5) * gb.loss, 9);
+      flattenStats(p).forEach((s, i) => expect(s).toBeCloseTo(wantStats[i], 12));
+      // Evaluation split over the threads: the same per-example metrics, in order.
+      const values = await pool.metricValues(p, masks, 5, 'recurrent');
+      const here = metricValues(p, masks, task, 0, 5, 'recurrent');
+      expect(values).toHaveLength(5);
+      values.forEach((v, i) => expect(v).toBeCloseTo(here[i], 9));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a worker's error reaches the caller", async () => {
+    const pool = TrainPool.start(2, task, spec, config, CLI);
+    try {
+      const p = initParams(config, 1);
+      // Example 99 is outside the 12-example training split; it lands in the worker's share.
+      await expect(pool.gradient(p, new Map(), Int32Array.from([0, 99]), 0)).rejects.toThrow(/outside the train split/);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('sparrow train and eval', () => {
+  test('trains, writes float and w8a16 models whose recorded metrics `sparrow eval` reproduces', () => {
+    const r = sparrow('train', ...TINY, '--threads', '2', '-o', 'a.safetensors', '--quantized', 'a.q.safetensors', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.done).toBe(true);
+    expect(summary.history).toHaveLength(2);
+    expect(summary.seqStepsPerSecond).toBeGreaterThan(0);
+    expect(summary.wrote).toEqual(['a.safetensors', 'a.q.safetensors']);
+    const model = readModel(path.join(dir, 'a.safetensors'));
+    expect(model.config).toMatchObject({ d_in: 4, d_out: 10, d_model: 8, d_state: 4, n_layers: 1 });
+    expect(Number(model.metadata.test_metric)).toBeCloseTo(summary.metric, 2);
+    expect(model.metadata.command).toContain('sparrow train --task sfmnist');
+
+    // The final metric came from conv mode over the pool; eval recomputes it step by step on one thread.
+    const ev = sparrow('eval', 'a.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--mode', 'recurrent', '--json');
+    expect(ev.status).toBe(0);
+    expect(JSON.parse(ev.stdout)).toMatchObject({ kind: 'float', examples: 20, metric: summary.metric });
+    const conv = sparrow('eval', 'a.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--mode', 'conv', '--json');
+    expect(JSON.parse(conv.stdout).metric).toBe(summary.metric);
+
+    const q = parseAnyModel(fs.readFileSync(path.join(dir, 'a.q.safetensors')), 'a.q.safetensors');
+    expect(q.kind).toBe('quantized');
+    const evq = sparrow('eval', 'a.q.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--json');
+    expect(JSON.parse(evq.stdout)).toMatchObject({ kind: 'quantized', metric: summary.quantizedMetric });
+  });
+
+  test('a time-boxed run stops with a checkpoint and, resumed, ends with the same weights as an uninterrupted run', () => {
+    // Pruning to 0.5 from the first step: masks, Adam moments and BN statistics all cross the checkpoint.
+    const run = [...TINY, '--threads', '2', '--sparsity', '0.5', '--prune-start', '0', '--prune-every', '2'];
+    const whole = sparrow('train', ...run, '-o', 'whole.safetensors', '--quiet');
+    expect(whole.status).toBe(0);
+    const none = sparrow('train', ...run, '-o', 'none0.safetensors', '--max-minutes', '0');
+    expect(none.stdout).toMatch(/stopped at step 0 \(--max-minutes\).*--resume/);
+    const stop = sparrow('train', ...run, '-o', 'part.safetensors', '--max-steps', '3');
+    expect(stop.status).toBe(0);
+    expect(stop.stdout).toMatch(/stopped at step 3 \(--max-steps\).*--resume/);
+    expect(fs.existsSync(path.join(dir, 'part.safetensors.ckpt'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'part.safetensors'))).toBe(false);
+
+    const again = sparrow('train', ...run, '-o', 'part.safetensors');
+    expect(again.status).not.toBe(0);
+    expect(again.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^sparrow: part\.safetensors\.ckpt: a checkpoint of an earlier run exists; pass --resume/)]);
+
+    expect(sparrow('train', ...run, '-o', 'part.safetensors', '--resume', '--quiet').status).toBe(0);
+    const w = readModel(path.join(dir, 'whole.safetensors'));
+    const p = readModel(path.join(dir, 'part.safetensors'));
+    expect(Array.from(p.encoderWeight.values)).toEqual(Array.from(w.encoderWeight.values));
+    expect(Array.from(p.layers[0].B_re.values)).toEqual(Array.from(w.layers[0].B_re.values));
+    expect(Array.from(p.decoderBias)).toEqual(Array.from(w.decoderBias));
+    expect(p.metadata.sparsity).toBe(w.metadata.sparsity);
+    expect(Number(w.metadata.sparsity)).toBeGreaterThan(0.45);
+  });
+
+  test.each([
+    ['a missing dataset names the install command', ['train', '--task', 'sfmnist', '--data-dir', 'nowhere', '-o', 'x.safetensors'], /apt-get install dataset-fashion-mnist/],
+    ['--resume without a checkpoint', ['train', ...TINY, '-o', 'none.safetensors', '--resume'], /none\.safetensors\.ckpt: no checkpoint to resume/],
+    ['a model for another task', ['eval', 'a.safetensors', '--task', 'denoise', '--test-size', '2'], /the model has d_in 4 and d_out 10; task denoise needs d_in 129/],
+    ['conv mode on a quantized model', ['eval', 'a.q.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--mode', 'conv'], /--mode conv is for float models/],
+    ['a missing model', ['eval', 'missing.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist'], /missing\.safetensors: cannot read the model \(ENOENT\)/],
+    ['an unknown task', ['train', '--task', 'mnist', '-o', 'x.safetensors'], /--task.*mnist.*sfmnist, denoise/],
+    ['a sparsity of 1', ['train', ...TINY, '--sparsity', '1', '-o', 'x.safetensors'], /--sparsity.*\[0, 0\.99\]/],
+  ])('%s: one line, non-zero exit', (_name, args, pattern) => {
+    const r = sparrow(...args);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(pattern);
+  });
+});
