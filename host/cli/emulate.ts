@@ -12,7 +12,10 @@ import { writeFileAtomic } from '../util/atomic';
 import { DEFAULT_CHIP, loadChip } from '../emulator/chip';
 import { validateThreshold } from '../emulator/emulate';
 import { emulationHtml } from '../emulator/html';
-import { emulateModel, emulationJson, emulatorInput, formatEmulationText, readQuantModelFile } from '../emulator/report';
+import { emulateModel, emulationJson, emulatorInput, emulatorTaskInput, formatEmulationText, readQuantModelFile } from '../emulator/report';
+import { SparrowError } from '../util/errors';
+import { makeTask } from '../train/tasks';
+import { addTaskOptions, TaskCliOptions, taskSpec } from './train';
 
 /** Steps of the event raster in the HTML page (the first ones). */
 const HTML_RASTER_STEPS = 120;
@@ -25,7 +28,8 @@ function intArg(min: number, max: number) {
   };
 }
 
-interface EmulateCliOptions {
+interface EmulateCliOptions extends Partial<TaskCliOptions> {
+  examples: number;
   chip: string;
   threshold: number;
   input?: string;
@@ -37,7 +41,7 @@ interface EmulateCliOptions {
 }
 
 export function addEmulateCommand(program: Command): void {
-  program
+  const command = program
     .command('emulate')
     .description('run a quantized model on an event-driven neuromorphic chip emulator: bit-exact outputs at threshold 0, messages, synaptic ops, hops, and estimated µs and µJ per step')
     .argument('<model>', 'quantized model .safetensors (sparrow quantize)')
@@ -50,12 +54,16 @@ export function addEmulateCommand(program: Command): void {
     .option('--output <file>', 'write the emulated outputs [T, d_out] (.npy or .csv), dequantized as `sparrow run` does')
     .option('--json', 'machine-readable report')
     .option('--html <file>', 'write a self-contained HTML report: core heatmap on the mesh, event raster, tables')
+    .option('--examples <n>', 'with --task: test examples scored (each from a zero state) and streamed for the figures', intArg(1, 100_000), 10);
+  addTaskOptions(command, false)
     .action((modelPath: string, o: EmulateCliOptions) => {
       validateThreshold(o.threshold);
       const model = readQuantModelFile(modelPath);
       const chip = loadChip(o.chip);
-      const input = emulatorInput(model, { input: o.input, steps: o.steps, seed: o.seed });
-      const report = emulateModel(model, modelPath, chip, input, { threshold: o.threshold, rasterSteps: o.html ? HTML_RASTER_STEPS : undefined });
+      if (o.task && o.input) throw new SparrowError('emulate: give --input <file> or --task <name>, not both');
+      const task = o.task ? emulatorTaskInput(model, makeTask(taskSpec(o as TaskCliOptions)), o.examples) : undefined;
+      const input = task?.input ?? emulatorInput(model, { input: o.input, steps: o.steps, seed: o.seed });
+      const report = emulateModel(model, modelPath, chip, input, { threshold: o.threshold, rasterSteps: o.html ? HTML_RASTER_STEPS : undefined, task });
       const written: string[] = [];
       if (o.output) {
         const scale = 2 ** -model.outputFrac;

@@ -31,7 +31,7 @@ function numArg(min: number, max: number) {
   };
 }
 
-interface TaskCliOptions {
+export interface TaskCliOptions {
   task: 'sfmnist' | 'denoise';
   dataDir?: string;
   pixelsPerStep: number;
@@ -40,14 +40,15 @@ interface TaskCliOptions {
   dataSeed: number;
 }
 
-function taskSpec(o: TaskCliOptions, limits: { train?: number; test?: number } = {}): TaskSpec {
+export function taskSpec(o: TaskCliOptions, limits: { train?: number; test?: number } = {}): TaskSpec {
   if (o.task === 'sfmnist') return { name: 'sfmnist', dir: o.dataDir, pixelsPerStep: o.pixelsPerStep as 1 | 4, ...(limits.train || limits.test ? { limit: limits } : {}) };
   return { name: 'denoise', seed: o.dataSeed, ...(o.trainSize ? { trainSize: o.trainSize } : {}), ...(o.testSize ? { testSize: o.testSize } : {}) };
 }
 
-function addTaskOptions(c: Command): Command {
+export function addTaskOptions(c: Command, mandatory = true): Command {
+  const task = new Option('--task <name>', 'sfmnist: sequential Fashion-MNIST; denoise: synthetic streaming denoising (STFT masks)').choices([...TASK_NAMES]);
   return c
-    .addOption(new Option('--task <name>', 'sfmnist: sequential Fashion-MNIST; denoise: synthetic streaming denoising (STFT masks)').choices([...TASK_NAMES]).makeOptionMandatory())
+    .addOption(mandatory ? task.makeOptionMandatory() : task)
     .option('--data-dir <dir>', 'sfmnist: directory of the Fashion-MNIST IDX files (default $SPARROW_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist)')
     .option('--pixels-per-step <n>', 'sfmnist: pixels per step, 4 (196 steps) or 1 (784 steps)', (v: string) => {
       if (v !== '1' && v !== '4') throw new InvalidArgumentError(`expected 1 or 4, got "${v}"`);

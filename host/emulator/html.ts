@@ -143,6 +143,14 @@ export function emulationHtml(r: EmulationReport): string {
     ['model', 'synapses', 'synaptic ops/step', 'messages/step', 'µJ/step (estimate)', 'µs/step (estimate)', 'output SQNR vs sparse T=0 (dB)', 'fits the chip'],
     r.comparison.map((row) => [row.label, row.synapses, row.synOpsPerStep, row.messagesPerStep, row.energyUjPerStep, row.timeUsPerStep, row.outputSqnrDb === Infinity ? '∞ (identical)' : row.outputSqnrDb, row.overLimit ? `no: ${row.overLimit}` : 'yes']),
   ));
+  if (r.task) {
+    const t = r.task;
+    sections.push(`<h2>Task metric: ${t.task}, ${t.examples} test examples</h2>`);
+    sections.push(table(
+      ['run', t.metricName],
+      [['integer reference (the firmware)', t.reference.toFixed(2)], [`emulated, T=0${t.exactBitExact ? ' (bit-exact)' : ' (DIFFERS from the reference)'}`, t.exact.toFixed(2)], [`emulated, sigma-delta T=${t.sigmaDelta.threshold}`, t.sigmaDelta.metric.toFixed(2)]],
+    ));
+  }
   sections.push('<h2>Per core</h2>');
   sections.push(table(
     ['core', 'neurons', 'synapses', 'synapse bytes', 'fan-in', 'synaptic ops/step', 'busy µs/step (estimate)'],

@@ -16,6 +16,7 @@ import { readSequence } from '../model/sequence';
 import { quantizeInput, runInt } from '../reference/int';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
+import { Example, Task } from '../train/task';
 import { ChipProfile } from './chip';
 import { emulate, EmulationResult, prepareEmulation, sqnrDb, validateThreshold } from './emulate';
 import { buildNeuronGraph, PopulationKind } from './graph';
@@ -60,6 +61,73 @@ export function emulatorInput(model: QuantModel, opts: { input?: string; steps?:
   const rng = makeRng(seed);
   const x = Int16Array.from({ length: steps * d_in }, () => quantizeInput(rng.normal(), model.inputFrac));
   return { source: `N(0, 1) noise, seed ${seed}`, steps, x };
+}
+
+/** The first `examples` test examples of a task, quantized, for the task metric; `input` streams them back to back for the traffic figures. */
+export interface TaskInput {
+  task: Task;
+  examples: { ex: Example; x: Int16Array }[];
+  input: EmulatorInput;
+}
+
+export function emulatorTaskInput(model: QuantModel, task: Task, examples: number): TaskInput {
+  const { d_in, d_out } = model.config;
+  if (d_in !== task.dIn || d_out !== task.dOut) {
+    throw new SparrowError(`--task ${task.name}: the model has d_in ${d_in} and d_out ${d_out}; the task needs d_in ${task.dIn} and d_out ${task.dOut}`);
+  }
+  const n = Math.min(examples, task.size('test'));
+  const list = Array.from({ length: n }, (_, i) => {
+    const ex = task.example('test', i);
+    return { ex, x: Int16Array.from(ex.inputs, (v) => quantizeInput(v, model.inputFrac)) };
+  });
+  const steps = list.reduce((a, e) => a + e.ex.T, 0);
+  const x = new Int16Array(steps * d_in);
+  let o = 0;
+  for (const e of list) {
+    x.set(e.x, o);
+    o += e.x.length;
+  }
+  return { task, examples: list, input: { source: `${task.name} test examples 0–${n - 1} back to back (${list[0].ex.T} steps each)`, steps, x } };
+}
+
+/** The task metric of the integer reference and of the emulated outputs, each example from a zero state. */
+export interface TaskScore {
+  task: string;
+  examples: number;
+  metricName: string;
+  /** Integer reference (host/reference/int.ts), as the firmware computes. */
+  reference: number;
+  /** Emulated at threshold 0, and whether every example's outputs equal the reference's. */
+  exact: number;
+  exactBitExact: boolean;
+  /** Emulated with sigma-delta messages at this threshold. */
+  sigmaDelta: { threshold: number; metric: number };
+}
+
+function scoreTask(model: QuantModel, program: ReturnType<typeof prepareEmulation>, t: TaskInput, sdThreshold: number): TaskScore {
+  const scale = 2 ** -model.outputFrac;
+  const metricOf = (out: Int16Array, ex: Example): number => t.task.metric(Float32Array.from(out, (v) => v * scale), ex);
+  const ref: number[] = [];
+  const exact: number[] = [];
+  const sd: number[] = [];
+  let bitExact = true;
+  for (const { ex, x } of t.examples) {
+    const r = runInt(model, x, ex.T);
+    const e = emulate(program, x, ex.T, { threshold: 0 }).outputs;
+    bitExact &&= e.every((v, i) => v === r[i]);
+    ref.push(metricOf(r, ex));
+    exact.push(metricOf(e, ex));
+    sd.push(metricOf(emulate(program, x, ex.T, { threshold: sdThreshold }).outputs, ex));
+  }
+  return {
+    task: t.task.name,
+    examples: t.examples.length,
+    metricName: t.task.metricName,
+    reference: t.task.reduceMetric(ref),
+    exact: t.task.reduceMetric(exact),
+    exactBitExact: bitExact,
+    sigmaDelta: { threshold: sdThreshold, metric: t.task.reduceMetric(sd) },
+  };
 }
 
 /** A population of the neuron graph: neurons [start, start + count). */
@@ -114,6 +182,8 @@ export interface EmulationReport {
   rasters?: { threshold: number; steps: number; neurons: number; fired: Uint8Array }[];
   /** Emulated synaptic ops per second of host wall-clock, over all runs (measured). */
   hostSynOpsPerSecond: number;
+  /** With --task: the task metric of reference, exact and sigma-delta runs. */
+  task?: TaskScore;
 }
 
 function summarizePlacement(p: Placement): PlacementSummary {
@@ -132,7 +202,7 @@ function summarizePlacement(p: Placement): PlacementSummary {
 }
 
 /** Run the three configurations on one input; `rasterSteps` records the main run's messages for the HTML raster. */
-export function emulateModel(model: QuantModel, file: string, chip: ChipProfile, input: EmulatorInput, opts: { threshold: number; sigmaDeltaThreshold?: number; rasterSteps?: number }): EmulationReport {
+export function emulateModel(model: QuantModel, file: string, chip: ChipProfile, input: EmulatorInput, opts: { threshold: number; sigmaDeltaThreshold?: number; rasterSteps?: number; task?: TaskInput }): EmulationReport {
   validateThreshold(opts.threshold);
   const sdThreshold = opts.threshold > 0 ? opts.threshold : opts.sigmaDeltaThreshold ?? DEFAULT_SIGMA_DELTA_THRESHOLD;
   validateThreshold(sdThreshold);
@@ -182,6 +252,7 @@ export function emulateModel(model: QuantModel, file: string, chip: ChipProfile,
     ],
     ...(opts.rasterSteps ? { rasters: [exact, sd].map((run) => ({ threshold: run.threshold, ...run.raster! })) } : {}),
     hostSynOpsPerSecond: hostSeconds > 0 ? hostSynOps / hostSeconds : 0,
+    ...(opts.task ? { task: scoreTask(model, sparse, opts.task, sdThreshold) } : {}),
   };
 }
 
@@ -242,6 +313,11 @@ export function formatEmulationText(r: EmulationReport): string {
     r.comparison.map((row) => [row.label + (row.overLimit ? ' *' : ''), int(row.synapses), countText(row.synOpsPerStep), countText(row.messagesPerStep), sigText(row.energyUjPerStep), sigText(row.timeUsPerStep), db(row.outputSqnrDb)]),
   ));
   for (const row of r.comparison.filter((x) => x.overLimit)) lines.push(`  * does not fit ${r.chip.name} (${row.overLimit}); figures for the same chip without per-core limits`);
+  if (r.task) {
+    const t = r.task;
+    const m = (x: number): string => x.toFixed(2);
+    lines.push(`task ${t.task}, ${t.examples} test examples, each from a zero state: ${t.metricName} ${m(t.reference)} integer reference, ${m(t.exact)} emulated at T=0 (${t.exactBitExact ? 'bit-exact' : 'DIFFERS: a bug, please report'}), ${m(t.sigmaDelta.metric)} with sigma-delta T=${t.sigmaDelta.threshold} (${t.sigmaDelta.metric - t.exact >= 0 ? '+' : ''}${m(t.sigmaDelta.metric - t.exact)})`);
+  }
   lines.push(`host: ${(r.hostSynOpsPerSecond / 1e6).toFixed(1)} M synaptic ops/s emulated (measured wall-clock, all three runs)`);
   return lines.join('\n');
 }

@@ -134,4 +134,9 @@ describe('bad input: one SparrowError line', () => {
     expectError([file('m.q.safetensors'), '--input', file('wide.csv'), '--output', file('never.npy')], /wide\.csv: has 3 values per step, the model takes d_in = 2/);
     expect(fs.existsSync(file('never.npy'))).toBe(false);
   });
+
+  test('--task with --input, and a model that does not fit the task', () => {
+    expectError([file('m.q.safetensors'), '--task', 'denoise', '--input', file('wide.csv')], /^emulate: give --input <file> or --task <name>, not both$/);
+    expectError([file('m.q.safetensors'), '--task', 'denoise', '--test-size', '2'], /^--task denoise: the model has d_in 2 and d_out 2; the task needs d_in 129 and d_out 129$/);
+  });
 });
