@@ -181,7 +181,7 @@ export function addTrainCommands(program: Command): void {
     .option('--max-steps <n>', 'stop after this many optimizer steps, checkpointed; resume with --resume', intArg(0, 1e9))
     .option('--train-limit <n>', 'use only the first n training examples (quick runs)', intArg(1, 1e9))
     .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final score uses all)', intArg(1, 1e9))
-    .addOption(new Option('--eval-mode <m>', 'evaluation: conv (FFT, whole sequence) or recurrent (step by step)').choices(['conv', 'recurrent']).default('conv'))
+    .addOption(new Option('--eval-mode <m>', 'evaluation: conv (FFT, whole sequence) or recurrent (step by step)').choices(['conv', 'recurrent']).default('recurrent'))
     .option('--quiet', 'no progress output', false)
     .option('--json', 'machine-readable summary', false)
     .action(async (o: TrainCliOptions) => {

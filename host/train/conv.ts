@@ -46,7 +46,7 @@
 // discretised A is not diagonal, so a step costs more than P) evaluates this
 // way and why S5 uses a parallel scan (same O(P·T) work as the recurrence,
 // O(log T) depth) rather than FFTs. On one JS thread, measured figures
-// (docs/conv-mode.md) are against runFloat, whose per-step allocations and
+// (docs/training.md, "Convolution mode") are against runFloat, whose per-step allocations and
 // dispatch cost more than the arithmetic; a batched scan with the same
 // loop structure as this file is faster than conv mode.
 // ============================================================================
