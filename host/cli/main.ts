@@ -26,6 +26,8 @@ import { bundleModel } from '../compile/bundle_files';
 import { checkForRuntime, Runtime, RUNTIMES } from '../compile/runtime_check';
 import { formatBytes, formatTable } from '../report/table';
 import { describeFile } from '../report/info';
+import { collectModels, modelsMarkdown, paretoSvg } from '../report/models';
+import { writeFileAtomic } from '../util/atomic';
 import { createRunner } from '../runtime/runtime';
 import { readFirmware } from '../runtime/files';
 import { SparrowError } from '../util/errors';
@@ -256,6 +258,25 @@ export function buildProgram(): Command {
   addBenchCommand(program);
   addEmulateCommand(program);
   addTrainCommands(program);
+
+  program
+    .command('models')
+    .description('table of the trained models in a directory (metric, nonzeros, MACs/step, firmware bytes, training time) and a metric-vs-MACs plot per task')
+    .argument('[dir]', 'directory of models', 'models')
+    .option('--svg <prefix>', 'write <prefix><task>.svg for each task: metric vs MACs per step, dense to sparse')
+    .option('--json', 'machine-readable output')
+    .action((dir: string, o: { svg?: string; json?: boolean }) => {
+      const rows = collectModels(dir);
+      const wrote: string[] = [];
+      if (o.svg) {
+        for (const task of [...new Set(rows.map((r) => r.task))]) {
+          const file = `${o.svg}${task}.svg`;
+          writeFileAtomic(file, paretoSvg(rows, task));
+          wrote.push(file);
+        }
+      }
+      print(!!o.json, { models: rows, wrote }, () => (rows.length ? modelsMarkdown(rows) : `no trained models in ${dir} (a float model with a task in its metadata)`) + wrote.map((f) => `\nwrote ${f}`).join(''));
+    });
 
   program
     .command('demo')
