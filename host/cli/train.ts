@@ -11,7 +11,7 @@ import { ModelConfig } from '../model/types';
 import { formatTable } from '../report/table';
 import { SparrowError } from '../util/errors';
 import { EvalMode } from '../train/pool';
-import { readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
+import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
 import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
 import { TrainOptions } from '../train/trainer';
 
@@ -274,5 +274,28 @@ export function addTrainCommands(program: Command): void {
       const seconds = (performance.now() - t0) / 1000;
       const out = { model: file, kind: model.kind, task: task.name, mode: o.mode, examples: n, metricName: task.metricName, metric, seconds, seqStepsPerSecond: (n * task.T) / seconds };
       process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${file} (${model.kind}) on ${task.name}, ${n} test examples, ${o.mode} mode: ${task.metricName} ${fmt(metric)} (${fmt(seconds, 1)} s, ${Math.round(out.seqStepsPerSecond)} sequence-steps/s)\n`);
+    });
+
+  program
+    .command('checkpoint')
+    .description("a training run's progress, and its model as it stands in the checkpoint (float, optionally w8a16), marked partial")
+    .argument('<file>', 'checkpoint written by `sparrow train` (<out>.ckpt)')
+    .option('-o, --out <file>', 'write the float model of the checkpoint')
+    .option('--quantized <file>', 'also write the w8a16 model (needs --out)')
+    .option('--json', 'machine-readable output', false)
+    .action((file: string, o: { out?: string; quantized?: string; json: boolean }) => {
+      if (o.quantized && !o.out) throw new SparrowError('checkpoint: --quantized needs --out');
+      const r = exportCheckpoint(file, o.out, o.quantized);
+      const wrote = r.wrote;
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ task: r.task, step: r.step, totalSteps: r.totalSteps, history: r.history, wrote }, null, 2) + '\n');
+        return;
+      }
+      const lines = [
+        `${file}: ${r.task.name}, step ${r.step} of ${r.totalSteps} (${((100 * r.step) / Math.max(1, r.totalSteps)).toFixed(1)}%)`,
+        ...(r.history.length ? [formatTable(['epoch', 'train loss', 'test metric', 'sparsity', 'seconds'], r.history.map((h) => [h.epoch, fmt(h.trainLoss, 4), fmt(h.testMetric), fmt(h.sparsity, 3), Math.round(h.seconds)]))] : ['no epoch finished yet']),
+        ...wrote.map((f) => `wrote ${f}`),
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -50,7 +50,7 @@ export function collectModels(dir: string): ModelRow[] {
     if (!name.endsWith('.safetensors') || name.endsWith('.q.safetensors')) continue;
     const file = path.join(dir, name);
     const m = parseAnyModel(fs.readFileSync(file), file);
-    if (m.kind !== 'float' || !m.model.metadata.task) continue;
+    if (m.kind !== 'float' || !m.model.metadata.task || m.model.metadata.partial === 'true') continue;
     const meta = m.model.metadata;
     const c = m.model.config;
     const s = describeModel(readModel(file));

@@ -232,3 +232,44 @@ export function readAnyModelFile(file: string): AnyModel {
   }
   return parseAnyModel(bytes, file);
 }
+
+export interface CheckpointExport {
+  task: TaskSpec;
+  step: number;
+  totalSteps: number;
+  history: EpochRecord[];
+  wrote: string[];
+}
+
+/**
+ * The model of a run's checkpoint as it stands (a peek at a run under way, or the last good
+ * state of a diverged one): float, and w8a16 calibrated like `train --quantized`. Marked
+ * `partial` in its metadata, so `sparrow models` leaves it out of the reference table.
+ * Without `out`, only the progress.
+ */
+export function exportCheckpoint(file: string, out?: string, quantizedOut?: string): CheckpointExport {
+  const ck = readCheckpoint(file);
+  if (!ck.metadata.task) throw new SparrowError(`${file}: not a checkpoint of \`sparrow train\` (no task in its metadata)`);
+  const spec = JSON.parse(ck.metadata.task) as TaskSpec;
+  const task = makeTask(spec);
+  const totalSteps = stepsPerEpoch(task, ck.options) * ck.options.epochs;
+  const last = ck.state.history[ck.state.history.length - 1];
+  if (out === undefined) return { task: spec, step: ck.state.step, totalSteps, history: ck.state.history, wrote: [] };
+  const model = exportModel(ck.state.params, ck.state.masks, {
+    task: spec.name,
+    task_options: JSON.stringify(spec),
+    metric_name: task.metricName,
+    partial: 'true',
+    checkpoint_step: `${ck.state.step} of ${totalSteps}`,
+    sparsity: maskSparsity(ck.state.params, ck.state.masks).toFixed(4),
+    ...(last ? { last_epoch_metric: `${last.testMetric.toFixed(3)} after epoch ${last.epoch}` } : {}),
+    command: ck.metadata.command ?? '',
+  });
+  writeFileAtomic(out, serializeModel(model));
+  const wrote = [out];
+  if (quantizedOut) {
+    writeFileAtomic(quantizedOut, serializeQuantModel(quantizeForTask(model, task)));
+    wrote.push(quantizedOut);
+  }
+  return { task: spec, step: ck.state.step, totalSteps, history: ck.state.history, wrote };
+}

@@ -136,6 +136,13 @@ describe('sparrow train and eval', () => {
     expect(fs.existsSync(path.join(dir, 'part.safetensors.ckpt'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'part.safetensors'))).toBe(false);
 
+    // The run's model as it stands: step 3 of 2 epochs × 4 steps, marked partial.
+    const peek = sparrow('checkpoint', 'part.safetensors.ckpt', '-o', 'peek.safetensors', '--quantized', 'peek.q.safetensors', '--json');
+    expect(peek.status).toBe(0);
+    expect(JSON.parse(peek.stdout)).toMatchObject({ step: 3, totalSteps: 8, history: [], wrote: ['peek.safetensors', 'peek.q.safetensors'] });
+    expect(readModel(path.join(dir, 'peek.safetensors')).metadata).toMatchObject({ partial: 'true', checkpoint_step: '3 of 8', task: 'sfmnist' });
+    expect(sparrow('checkpoint', 'part.safetensors.ckpt').stdout).toMatch(/^part\.safetensors\.ckpt: sfmnist, step 3 of 8 \(37\.5%\)\nno epoch finished yet/);
+
     const again = sparrow('train', ...run, '-o', 'part.safetensors');
     expect(again.status).not.toBe(0);
     expect(again.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^sparrow: part\.safetensors\.ckpt: a checkpoint of an earlier run exists; pass --resume/)]);
