@@ -15,6 +15,11 @@
 // model too big for weights in code) becomes a note, never a crash.
 // ============================================================================
 
+import { DEFAULT_CHIP, loadChip } from '../emulator/chip';
+import { emulate, prepareEmulation } from '../emulator/emulate';
+import { buildNeuronGraph } from '../emulator/graph';
+import { mapToChip } from '../emulator/mapping';
+import { DEFAULT_SIGMA_DELTA_THRESHOLD } from '../emulator/report';
 import * as path from 'path';
 import { compileModel, compileQuantModel, Firmware } from '../compile/compile';
 import { buildHostProgram, findCompiler, NativeTiming } from '../compile/c_build';
@@ -28,6 +33,7 @@ import { readAnyModel } from '../model/quant_file';
 import { randomModel } from '../model/random';
 import { Matrix, Model } from '../model/types';
 import { makeRng } from '../util/rng';
+import { quantizeInput } from '../reference/int';
 import { fitAdvice } from './advice';
 import { Board } from './boards';
 import { chooseKernels, estimateInstructions, estimateOnBoard, ExecutionMode, EXECUTION_MODES, MAX_CODE_NNZ, matricesOf, mutableBytesOf, stepFeatures } from './cost';
@@ -165,6 +171,17 @@ export interface IsaRow {
   ramBytes: number;
 }
 
+/** The neuromorphic emulator's own speed on a model (measured: synaptic ops emulated per wall-clock second, one core). */
+export interface EmulatorRow {
+  model: string;
+  chip: string;
+  threshold: number;
+  steps: number;
+  synOpsPerStep: number;
+  synOpsPerSecond: number;
+  stepsPerSecond: number;
+}
+
 export interface BenchReport {
   date: string;
   machine: string;
@@ -177,6 +194,7 @@ export interface BenchReport {
   peers: PeerRow[];
   boards: BoardRow[];
   isa: IsaRow[];
+  emulator: EmulatorRow[];
   /** RAM and flash of each board in the report (bytes), for the memory charts. */
   boardBudgets: Record<string, { ram: number; flash: number }>;
   /** What was skipped and why, and how things were measured. */
@@ -198,6 +216,8 @@ export interface BenchOptions {
   peers?: { c?: boolean; onnx?: boolean };
   /** Run wasm-opt on the measured firmware (what `compile` ships; default true). */
   wasmOpt?: boolean;
+  /** Measure the neuromorphic emulator's speed on each model (default true). */
+  emulator?: boolean;
   /** Weights in code in the native C build only up to this many nonzeros (gcc's time grows with straight-line code). */
   cUnrolledMaxNnz?: number;
   onProgress?: (label: string, done: number, total: number) => void;
@@ -243,6 +263,7 @@ export async function runBench(models: BenchModel[], opts: BenchOptions): Promis
     peers: [],
     boards: [],
     isa: [],
+    emulator: [],
     boardBudgets: Object.fromEntries(opts.boards.map((b) => [b.name, { ram: b.ramBytes, flash: b.flashBytes }])),
     notes: [],
   };
@@ -308,6 +329,9 @@ export async function runBench(models: BenchModel[], opts: BenchOptions): Promis
         },
       });
     }
+    if (opts.emulator !== false) {
+      units.push({ label: `${bm.label}: neuromorphic emulator (${DEFAULT_CHIP})`, run: () => void report.emulator.push(...benchEmulator(bm, Math.min(opts.steps, EMULATOR_STEPS))) });
+    }
     units.push({
       label: `${bm.label}: board estimates`,
       run: () => estimateBoards(bm, facts, firmware, opts.boards, modes, opts.rateHz, report.boards),
@@ -342,6 +366,28 @@ export async function runBench(models: BenchModel[], opts: BenchOptions): Promis
   }
   opts.onProgress?.('done', units.length, units.length);
   return report;
+}
+
+/** Steps of each emulator run (after EMULATOR_WARMUP): a few seconds per model at H = P = 128. */
+export const EMULATOR_STEPS = 2000;
+const EMULATOR_WARMUP = 200;
+
+/**
+ * The emulator's speed on the sparse model at threshold 0 (exact) and with sigma-delta (T = 16):
+ * synaptic ops of the run over the wall-clock of its step loop. A model larger than the chip
+ * runs without per-core limits (the speed is the point here, not the fit).
+ */
+function benchEmulator(bm: BenchModel, steps: number): EmulatorRow[] {
+  const chip = loadChip(DEFAULT_CHIP);
+  const graph = buildNeuronGraph(bm.quant);
+  const program = prepareEmulation(graph, mapToChip(graph, chip, { ignoreLimits: true }));
+  const rng = makeRng(7);
+  const x = Int16Array.from({ length: (steps + EMULATOR_WARMUP) * bm.quant.config.d_in }, () => quantizeInput(rng.normal(), bm.quant.inputFrac));
+  return [0, DEFAULT_SIGMA_DELTA_THRESHOLD].map((threshold) => {
+    emulate(program, x.subarray(0, EMULATOR_WARMUP * bm.quant.config.d_in), EMULATOR_WARMUP, { threshold });
+    const r = emulate(program, x.subarray(EMULATOR_WARMUP * bm.quant.config.d_in), steps, { threshold });
+    return { model: bm.label, chip: chip.name, threshold, steps, synOpsPerStep: r.perStep.synOps, synOpsPerSecond: (r.perStep.synOps * steps) / r.hostSeconds, stepsPerSecond: steps / r.hostSeconds };
+  });
 }
 
 function estimateBoards(bm: BenchModel, facts: ModelFacts, firmware: Map<string, Firmware>, boards: Board[], modes: readonly ExecutionMode[], rateHz: number | undefined, out: BoardRow[]): void {

@@ -124,6 +124,12 @@ export function benchMarkdown(r: BenchReport, command = 'npm run bench'): string
   const t = checkTargets(r);
   if (t.length > 0) out.push('', '#### Targets', '', mdTable(['verdict', 'target', 'model', 'figure'], targetRows(t)));
   if (r.isa.length > 0) out.push('', '#### Arm instruction counts (measured, QEMU) against the cost model (estimate)', '', mdTable(ISA_HEADER, isaRows(r)));
+  if ((r.emulator ?? []).length > 0) {
+    out.push('', `#### Neuromorphic emulator speed (measured, one core; \`sparrow emulate\` on ${r.emulator[0].chip})`, '', mdTable(
+      ['model', 'threshold', 'steps', 'synaptic ops/step', 'M synaptic ops/s', 'steps/s'],
+      r.emulator.map((e) => [e.model, e.threshold === 0 ? '0 (exact)' : `${e.threshold} (sigma-delta)`, e.steps, Math.round(e.synOpsPerStep), Number((e.synOpsPerSecond / 1e6).toFixed(1)), Math.round(e.stepsPerSecond)]),
+    ));
+  }
   const auto = r.boards.filter((b) => b.kernel === 'auto');
   if (auto.length > 0) {
     out.push('', '#### Per board, `--kernel auto` (estimates)', '', mdTable(boardDetailHeader(r), boardDetailRows({ ...r, boards: auto })));

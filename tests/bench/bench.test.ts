@@ -129,6 +129,8 @@ test('target verdicts on a hand-built report', () => {
   const host = (kernel: 'dense' | 'csr' | 'unrolled', p50: number) => ({ model: 'm', engine: 'int' as const, kernel, wasmBytes: 0, linearMemoryBytes: 0, compileMs: 0, timing: timing(p50, p50 - 0.1), nsPerMac: 0 });
   const r: BenchReport = {
     date: '', machine: '', node: '', steps: 1, warmup: 0, boardBudgets: {}, notes: [], isa: [],
+    // 1,000 synaptic ops per step at 9,990 steps/s = 9.99 M/s: just short of 10 M/s.
+    emulator: [{ model: 'm', chip: 'loihi2', threshold: 0, steps: 100, synOpsPerStep: 1000, synOpsPerSecond: 9.99e6, stepsPerSecond: 9990 }],
     models: [{ label: 'm', source: '', config, sparsity: 0.9, matrixNonzeros: 0, macsPerStep: 0, notes: [] }],
     // compute: dense 140, csr 30, unrolled 19.8 → 7.07× ≥ 0.7 × 10× (met).
     host: [host('dense', 140.1), host('csr', 30.1), host('unrolled', 19.9)],
@@ -142,8 +144,11 @@ test('target verdicts on a hand-built report', () => {
   expect(t['Node step ≤ '].met).toBe(false); // 19.9 / 13.2 = 1.508
   expect(t['sparse speed'].met).toBe(true);
   expect(t['≥ 5× faster '].met).toBe(false); // 99 / 19.9 = 4.97
+  expect(t['neuromorphic'].met).toBe(false);
   r.peers[0].p50Us = 13.3; // 1.496
+  r.emulator[0].synOpsPerSecond = 10e6;
   expect(checkTargets(r).find((x) => x.target.startsWith('Node'))!.met).toBe(true);
+  expect(checkTargets(r).find((x) => x.target.startsWith('neuromorphic'))!.met).toBe(true);
 });
 
 describe('the bench command', () => {
@@ -171,6 +176,9 @@ describe('the bench command', () => {
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'r.json'), 'utf8')) as BenchReport;
     expect(json.models[0].notes.join()).toMatch(/quantized for the bench/);
     expect(json.peers.map((p) => p.peer)).toEqual(['onnxruntime']);
+    // The emulator's speed, exact and sigma-delta, on the model's own synapse count.
+    expect(json.emulator.map((e) => e.threshold)).toEqual([0, 16]);
+    expect(json.emulator[0].synOpsPerSecond).toBeCloseTo(json.emulator[0].synOpsPerStep * json.emulator[0].stepsPerSecond, 0);
     expect(fs.readFileSync(path.join(dir, 'r.html'), 'utf8')).toContain('<svg ');
   });
 });
