@@ -19,6 +19,7 @@ import { addEmulateCommand } from './emulate';
 import { addTrainCommands } from './train';
 import { isTrainWorker, runTrainWorker } from '../train/pool';
 import { addExportOnnxCommand } from './export_onnx';
+import { addPatchCommands } from './patch';
 import { quantizeModelFile } from '../compress/files';
 import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
@@ -257,6 +258,7 @@ export function buildProgram(): Command {
   addExportOnnxCommand(program);
   addBenchCommand(program);
   addEmulateCommand(program);
+  addPatchCommands(program);
   addTrainCommands(program);
 
   program

@@ -3,12 +3,23 @@
 //
 //   1. golden vectors: seeded inputs through the float64 reference;
 //   2. layout: every array of the model placed in linear memory (layout.ts);
-//   3. link: the prebuilt engine (assembly/, built by `npm run build` with
-//      `asc --runtime stub --use abort=`) gets the model as data segments and
-//      a memory of exactly the pages it needs, initial == maximum;
-//   4. wasm-opt (binaryen) over the linked module, MVP + sign-ext features only;
+//   3. engine: the prebuilt engine (assembly/, built by `npm run build` with
+//      `asc --runtime stub --use abort=`), through binaryen's wasm-opt once per
+//      process (MVP + sign-ext features only);
+//   4. link: the model's generated code (weights in code) appended as new
+//      functions, its data as active segments without their zero runs, and a
+//      memory of exactly the pages it needs, initial == maximum;
 //   5. checks: zero imports, no memory.grow, no SIMD, fixed memory, the ABI
 //      exports, and selftest() == 0 in Node before anything is written.
+//
+// Nothing model-specific goes through wasm-opt: the model's bytes land in the
+// firmware exactly as sparrow wrote them. That is what lets `sparrow patch`
+// rewrite a firmware's values in place and still produce the bytes a direct
+// compile of the tuned model gives (host/patch/). It costs little: over the
+// whole linked module, wasm-opt used to inline the dispatch to the generated
+// functions (two calls per weights-in-code mat-vec remain) and drop zero runs,
+// which packSegments does the same way. Measured on the example model: the
+// same data segments, 24 B more code table-driven, 157 B with weights in code.
 // ============================================================================
 
 import { execFileSync } from 'child_process';
@@ -24,7 +35,7 @@ import { createRunner } from '../runtime/runtime';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { parseModule, WasmModule } from '../wasm/binary';
-import { setMemoryAndData } from '../wasm/link';
+import { packSegments, setMemoryAndData } from '../wasm/link';
 import { ABI, WASM_PAGE_BYTES } from './abi';
 import { checkForRuntime } from './runtime_check';
 import { SparseFormat } from '../compress/formats';
@@ -43,7 +54,7 @@ export interface CompileOptions {
   goldenSeed?: number;
   /** selftest() relative tolerance of the f32 engine: |out − ref| ≤ tol·(1 + |ref|); the integer engine compares exactly. */
   tolerance?: number;
-  /** Run binaryen's wasm-opt over the linked module (default true). */
+  /** Run binaryen's wasm-opt over the engine before linking the model (default true). */
   wasmOpt?: boolean;
   /** Integer engine: the sparse format of every matrix, or 'auto' (the smallest per matrix, default). */
   format?: SparseFormat | 'auto';
@@ -171,22 +182,34 @@ function goldenSteps(opts: CompileOptions): { steps: number; seed: number } {
   return { steps, seed: opts.goldenSeed ?? 1 };
 }
 
-/** Link a layout into an engine, optimize, check the binary, and run selftest() before anyone sees the firmware. */
+/** The engine as the model is linked into it: once through wasm-opt per process, unless opts.wasmOpt is false. */
+const optimizedEngines = new Map<EngineName, Uint8Array>();
+function engineToLink(name: EngineName, wasmOpt: boolean): Uint8Array {
+  if (!wasmOpt) return loadEngine(name).bytes;
+  let bytes = optimizedEngines.get(name);
+  if (!bytes) {
+    bytes = runWasmOpt(loadEngine(name).bytes);
+    optimizedEngines.set(name, bytes);
+  }
+  return bytes;
+}
+
+/** Link a layout into an engine, check the binary, and run selftest() before anyone sees the firmware. */
 function finish(engine: EngineName, layout: FirmwareLayout & { unrolled?: QMatrix[] }, opts: CompileOptions): { wasm: Uint8Array; exports: string[] } {
-  let engineBytes = loadEngine(engine).bytes;
+  let engineBytes = engineToLink(engine, opts.wasmOpt ?? true);
   if (engine !== 'f32') {
-    // Weights in code: the placeholder becomes a dispatch to one generated function per matrix (none: a no-op).
+    // Weights in code: the placeholder becomes a dispatch to one generated function per matrix (none: a no-op),
+    // appended after the engine's functions in matrix order (function number = M_INDPTR of the descriptor).
     const generated = (layout.unrolled ?? []).map(unrolledFunction);
     engineBytes = patchFunctions(engineBytes, { placeholder: 'sparrow_unrolled', body: (first) => dispatchFunction(generated.length, first), functions: generated });
   }
-  let wasm = setMemoryAndData(engineBytes, {
+  const wasm = setMemoryAndData(engineBytes, {
     pages: layout.pages,
-    segments: [
+    segments: packSegments([
       { offset: ABI.HEADER, data: layout.header },
       { offset: layout.constStart, data: layout.constBytes },
-    ],
+    ]),
   });
-  if (opts.wasmOpt ?? true) wasm = runWasmOpt(wasm);
   // The same checks as `sparrow check --runtime wamr-classic`, the strictest execution mode.
   const check = checkForRuntime(wasm, 'wamr-classic', { expectedPages: layout.pages, integer: engine !== 'f32' });
   if (check.problems.length > 0) throw new SparrowError(`compiled firmware failed its checks: ${check.problems.join('; ')}`);

@@ -7,12 +7,13 @@
 //
 // The engine's placeholder `sparrow_unrolled(fn, x, acc)` becomes a br_table
 // dispatch on fn (host/wasm/functions.ts). Cost: about 7–9 bytes of code per
-// nonzero (docs/benchmarks.md measures it after wasm-opt).
+// nonzero (docs/benchmarks.md). The functions are linked after wasm-opt, as
+// generated, so decodeUnrolled can read the weights back (host/patch/).
 // ============================================================================
 
 import { QMatrix } from '../model/quant';
 import { GeneratedFunction } from '../wasm/functions';
-import { encodeS32, encodeU32 } from '../wasm/leb128';
+import { encodeS32, encodeU32, peekByte, readByte, reader, Reader, readS32, readU32 } from '../wasm/leb128';
 
 const OP = {
   block: 0x02, end: 0x0b, brTable: 0x0e, ret: 0x0f, call: 0x10, localGet: 0x20,
@@ -89,6 +90,62 @@ export function unrolledFunction(m: QMatrix): GeneratedFunction {
   }
   code.push(OP.end);
   return { params: ['i32', 'i32'], results: [], locals: [], code: code.bytes() };
+}
+
+/**
+ * The inverse of unrolledFunction: the matrix (CSR, its nonzeros only; rowFrac zero) whose
+ * generated kernel is `code` (instructions including the final `end`), or undefined when
+ * `code` is not exactly what unrolledFunction writes for some rows×cols matrix. A firmware
+ * patch reads the weights of a matrix compiled to code this way (host/patch/).
+ */
+export function decodeUnrolled(code: Uint8Array, rows: number, cols: number): QMatrix | undefined {
+  const indptr = new Int32Array(rows + 1);
+  const indices: number[] = [];
+  const values: number[] = [];
+  const r = reader(code, 0, code.length, 'generated function');
+  const expect = (rd: Reader, ...bytes: number[]): void => {
+    for (const b of bytes) if (readByte(rd) !== b) throw new Error('not generated code');
+  };
+  try {
+    for (let row = 0; row < rows; row++) {
+      expect(r, OP.localGet, 1);
+      if (peekByte(r) === OP.i32Const) {
+        r.pos++;
+        if (readS32(r) !== 0) return undefined; // an empty row stores 0
+      }
+      for (let first = true; peekByte(r) === OP.localGet; first = false) {
+        expect(r, OP.localGet, 0, OP.i32Load16S, 1);
+        const offset = readU32(r);
+        if (offset % 2 !== 0 || offset / 2 >= cols) return undefined;
+        if (!first && offset / 2 <= indices[indices.length - 1]) return undefined; // columns ascending, each once
+        let w = 1; // first term with weight 1: the load alone
+        const op = peekByte(r);
+        if (op === OP.i32Const) {
+          r.pos++;
+          w = readS32(r);
+          expect(r, OP.i32Mul);
+          if (!first) expect(r, OP.i32Add);
+        } else if (!first && (op === OP.i32Add || op === OP.i32Sub)) {
+          r.pos++;
+          w = op === OP.i32Add ? 1 : -1;
+        }
+        if (w < -128 || w > 127 || w === 0) return undefined;
+        indices.push(offset / 2);
+        values.push(w);
+      }
+      expect(r, OP.i32Store, 2);
+      if (readU32(r) !== 4 * row) return undefined;
+      indptr[row + 1] = values.length;
+    }
+    expect(r, OP.end);
+  } catch {
+    return undefined; // a byte out of place or a malformed LEB128: not sparrow's generated form
+  }
+  if (r.pos !== code.length) return undefined;
+  const m: QMatrix = { kind: 'csr', rows, cols, indptr, indices: Int32Array.from(indices), values: Int8Array.from(values), rowFrac: new Int8Array(rows) };
+  // Canonical form only: the decoded matrix must generate these very bytes.
+  const again = unrolledFunction(m).code;
+  return again.length === code.length && again.every((b, i) => b === code[i]) ? m : undefined;
 }
 
 /** Body of `sparrow_unrolled(fn, x, acc)`: br_table on fn to `call firstNew + fn`; an fn out of range does nothing. */

@@ -5,7 +5,7 @@
 // Appending keeps every existing function index valid, so no call or element
 // needs renumbering; only the type, function, export and code sections are
 // re-encoded, the rest is copied byte for byte. The placeholder's export is
-// dropped, so the optimizer may inline the new body like any other.
+// dropped. The compiler links after wasm-opt, so the bodies stay as generated.
 // ============================================================================
 
 import { FuncType, SECTION, parseModule } from './binary';
@@ -122,6 +122,35 @@ export function patchFunctions(bytes: Uint8Array, patch: FunctionPatch): Uint8Ar
     } else {
       out.push(bytes.subarray(s.headerStart, s.end));
     }
+  }
+  const result = concat(out);
+  parseModule(result);
+  return result;
+}
+
+/**
+ * Replace the bodies of defined functions (by index among the defined functions, imports not
+ * counted) with generated ones of the same signature; only the code section is re-encoded,
+ * with the same minimal size prefixes patchFunctions writes. A firmware patch rewrites the
+ * weights-in-code functions of a matrix this way (host/patch/apply.ts).
+ */
+export function replaceFunctionBodies(bytes: Uint8Array, bodies: Map<number, GeneratedFunction>): Uint8Array {
+  const mod = parseModule(bytes);
+  for (const [i, f] of bodies) {
+    if (!Number.isInteger(i) || i < 0 || i >= mod.codes.length) fail(`no defined function ${i} to replace`);
+    if (!sameType(mod.types[mod.functions[i]], f.params, f.results)) fail(`replacement body of function ${mod.importedFunctionCount + i} has another signature`);
+  }
+  const out: Uint8Array[] = [bytes.subarray(0, 8)];
+  for (const s of mod.sections) {
+    if (s.id !== SECTION.code) {
+      out.push(bytes.subarray(s.headerStart, s.end));
+      continue;
+    }
+    const encoded = mod.codes.map((c, i) => {
+      const f = bodies.get(i);
+      return f ? bodyBytes(f) : concat([Uint8Array.from(encodeU32(c.end - c.start)), bytes.subarray(c.start, c.end)]);
+    });
+    out.push(section(SECTION.code, [Uint8Array.from(encodeU32(encoded.length)), ...encoded]));
   }
   const result = concat(out);
   parseModule(result);

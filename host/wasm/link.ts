@@ -10,7 +10,7 @@
 // them.
 // ============================================================================
 
-import { DataSegment, SECTION, Section, WASM_PAGE_BYTES, WasmModule, parseModule } from './binary';
+import { DataSegment, SECTION, WASM_PAGE_BYTES, WasmModule, parseModule } from './binary';
 import { WasmError, encodeS32, encodeU32 } from './leb128';
 
 export interface NewDataSegment {
@@ -24,6 +24,11 @@ export interface MemoryAndData {
   pages: number;
   /** Active segments appended after the module's own, in this order. */
   segments: NewDataSegment[];
+  /**
+   * Keep only the module's first `keepSegments` data segments (default: all). A firmware
+   * patch relinks a firmware this way: the engine's segments stay, the model's are replaced.
+   */
+  keepSegments?: number;
 }
 
 /** Largest page count of a 32-bit memory (4 GiB). */
@@ -52,6 +57,9 @@ function range(start: number, end: number): string {
 export function setMemoryAndData(bytes: Uint8Array, opts: MemoryAndData): Uint8Array {
   const mod = parseModule(bytes);
   const { pages, segments } = opts;
+  const keep = opts.keepSegments ?? mod.dataSegments.length;
+  if (!Number.isInteger(keep) || keep < 0 || keep > mod.dataSegments.length) linkError(`cannot keep ${keep} of ${mod.dataSegments.length} data segments`);
+  const kept = mod.dataSegments.slice(0, keep);
 
   const imported = mod.imports.find((i) => i.kind === 'memory');
   if (imported) linkError(`module imports its memory (${imported.module}.${imported.name}); firmware must define it`);
@@ -62,15 +70,15 @@ export function setMemoryAndData(bytes: Uint8Array, opts: MemoryAndData): Uint8A
   if (!Number.isInteger(pages) || pages < 0 || pages > MAX_PAGES) linkError(`bad page count ${pages}`);
   const limit = pages * WASM_PAGE_BYTES;
 
-  checkSegments(mod, segments, limit);
+  checkSegments(kept, segments, limit);
 
   const dataSection = mod.sections.find((s) => s.id === SECTION.data);
-  const total = mod.dataSegments.length + segments.length;
+  const total = kept.length + segments.length;
   const out: Uint8Array[] = [bytes.subarray(0, 8)];
   for (const s of mod.sections) {
     if (s.id === SECTION.memory) out.push(section(SECTION.memory, [...encodeU32(1), 0x01, ...encodeU32(pages), ...encodeU32(pages)]));
     else if (s.id === SECTION.dataCount) out.push(section(SECTION.dataCount, encodeU32(total)));
-    else if (s.id === SECTION.data) out.push(dataSectionBytes(mod, s, segments, total));
+    else if (s.id === SECTION.data) out.push(dataSectionBytes(mod, kept, segments, total));
     else out.push(bytes.subarray(s.headerStart, s.end));
   }
   if (dataSection === undefined) {
@@ -80,7 +88,7 @@ export function setMemoryAndData(bytes: Uint8Array, opts: MemoryAndData): Uint8A
     mod.sections.forEach((s, i) => {
       if (s.id !== SECTION.custom) at = i + 1;
     });
-    out.splice(at + 1, 0, dataSectionBytes(mod, undefined, segments, total)); // +1: out[0] is the header
+    out.splice(at + 1, 0, dataSectionBytes(mod, [], segments, total)); // +1: out[0] is the header
   }
 
   const result = concat(out);
@@ -88,9 +96,9 @@ export function setMemoryAndData(bytes: Uint8Array, opts: MemoryAndData): Uint8A
   return result;
 }
 
-function checkSegments(mod: WasmModule, segments: NewDataSegment[], limit: number): void {
+function checkSegments(existing: DataSegment[], segments: NewDataSegment[], limit: number): void {
   const taken: { start: number; end: number; what: string }[] = [];
-  mod.dataSegments.forEach((d: DataSegment, i) => {
+  existing.forEach((d, i) => {
     if (d.mode !== 'active' || d.memoryIndex !== 0 || d.offset === undefined) return;
     const end = d.offset + d.size;
     if (end > limit) linkError(`existing data segment ${i} at ${range(d.offset, end)} ends beyond ${limit / WASM_PAGE_BYTES} pages (${limit} bytes)`);
@@ -109,10 +117,10 @@ function checkSegments(mod: WasmModule, segments: NewDataSegment[], limit: numbe
   });
 }
 
-/** count, the existing segments verbatim, then each new one as `0x00 i32.const offset end len bytes` (active, memory 0). */
-function dataSectionBytes(mod: WasmModule, existing: Section | undefined, segments: NewDataSegment[], total: number): Uint8Array {
+/** count, the kept segments verbatim, then each new one as `0x00 i32.const offset end len bytes` (active, memory 0). */
+function dataSectionBytes(mod: WasmModule, kept: DataSegment[], segments: NewDataSegment[], total: number): Uint8Array {
   const parts: Uint8Array[] = [Uint8Array.from(encodeU32(total))];
-  if (existing !== undefined && mod.dataSegments.length > 0) parts.push(mod.bytes.subarray(mod.dataSegments[0].start, existing.end));
+  if (kept.length > 0) parts.push(mod.bytes.subarray(kept[0].start, kept[kept.length - 1].end));
   for (const seg of segments) {
     // i32.const is signed: offsets ≥ 2^31 are written as their negative two's-complement twin.
     parts.push(Uint8Array.from([0x00, 0x41, ...encodeS32(seg.offset | 0), 0x0b, ...encodeU32(seg.data.length)]));
@@ -134,6 +142,47 @@ function concat(parts: Uint8Array[]): Uint8Array {
   for (const p of parts) {
     out.set(p, at);
     at += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Zero runs: memory is zero-filled, so zeros need no data segment. This is
+// what binaryen's --memory-packing does for active segments, done here so that
+// the firmware's data segments are a function of the bytes alone and a patch
+// can lay them out again exactly (host/patch/apply.ts).
+// ---------------------------------------------------------------------------
+
+/**
+ * Zero runs longer than this are left out of the data section: a new active segment
+ * costs 6–9 bytes (flags, i32.const offset, end, size).
+ */
+export const MAX_KEPT_ZERO_RUN = 8;
+
+/**
+ * Each segment without its leading and trailing zeros, split at every run of more than
+ * MAX_KEPT_ZERO_RUN zero bytes. The pieces cover every nonzero byte; what they leave out
+ * is zero in a zero-filled memory. Depends only on the offsets and bytes.
+ */
+export function packSegments(segments: NewDataSegment[]): NewDataSegment[] {
+  const out: NewDataSegment[] = [];
+  for (const { offset, data } of segments) {
+    let i = 0;
+    while (i < data.length) {
+      while (i < data.length && data[i] === 0) i++;
+      if (i === data.length) break;
+      const start = i;
+      let end = i; // one past the last nonzero byte of this piece
+      let zeros = 0;
+      for (; i < data.length && zeros <= MAX_KEPT_ZERO_RUN; i++) {
+        if (data[i] !== 0) {
+          end = i + 1;
+          zeros = 0;
+        } else zeros++;
+      }
+      out.push({ offset: offset + start, data: data.subarray(start, end) });
+      i = end;
+    }
   }
   return out;
 }

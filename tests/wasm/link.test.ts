@@ -4,7 +4,7 @@
 
 import { wat } from '../helpers/wat';
 import { WasmError, WasmModule, dataBytes, memoryLimits, parseModule } from '../../host/wasm/binary';
-import { setMemoryAndData } from '../../host/wasm/link';
+import { MAX_KEPT_ZERO_RUN, packSegments, setMemoryAndData } from '../../host/wasm/link';
 
 /** The slice of the WebAssembly JS API these tests use (tsconfig's lib has no WebAssembly types). */
 interface WasmApi {
@@ -125,5 +125,34 @@ describe('setMemoryAndData', () => {
     expect(() => setMemoryAndData(wat('(module (func))'), { pages: 1, segments: [] })).toThrow('wasm: link: module has no memory');
     expect(() => setMemoryAndData(wat('(module (memory 1 2 shared))', ['--enable-threads']), { pages: 1, segments: [] })).toThrow(/shared/);
     expect(() => setMemoryAndData(Uint8Array.from([0, 0x61, 0x73]), { pages: 1, segments: [] })).toThrow(WasmError);
+  });
+});
+
+describe('keepSegments and packSegments (relinking a firmware)', () => {
+  test('keepSegments: the first n existing segments stay verbatim, the rest are replaced', () => {
+    const withData = wat(`(module (memory (export "memory") 1 2) (data (i32.const 0) "head") (data (i32.const 300) "tail") ${PEEK})`);
+    // 302 would overlap the "tail" segment at 300, which is dropped and no longer counts.
+    const out = setMemoryAndData(withData, { pages: 1, keepSegments: 1, segments: [{ offset: 302, data: Uint8Array.from([7]) }] });
+    expect(parseModule(out).dataSegments.map((d) => [d.offset, d.size])).toEqual([[0, 4], [302, 1]]);
+    expect(() => setMemoryAndData(withData, { pages: 1, keepSegments: 3, segments: [] })).toThrow(/cannot keep 3 of 2/);
+  });
+
+  test('packSegments drops leading, trailing and long interior zero runs, keeps short ones', () => {
+    const z = (n: number): number[] => new Array(n).fill(0);
+    const data = Uint8Array.from([...z(3), 1, 2, ...z(MAX_KEPT_ZERO_RUN), 3, ...z(MAX_KEPT_ZERO_RUN + 1), 4, 5, ...z(2)]);
+    // By hand: [1, 2, 0×8, 3] at 100 + 3, then [4, 5] after 9 zeros.
+    expect(packSegments([{ offset: 100, data }]).map((s) => [s.offset, Array.from(s.data)])).toEqual([
+      [103, [1, 2, ...z(MAX_KEPT_ZERO_RUN), 3]],
+      [103 + 3 + MAX_KEPT_ZERO_RUN + MAX_KEPT_ZERO_RUN + 1, [4, 5]],
+    ]);
+    expect(packSegments([{ offset: 0, data: new Uint8Array(40) }, { offset: 64, data: Uint8Array.of(9) }])).toEqual([{ offset: 64, data: Uint8Array.of(9) }]);
+    // The packed segments initialise the same memory as the unpacked ones.
+    const mem = (segs: { offset: number; data: Uint8Array }[]): Uint8Array => {
+      const m = new Uint8Array(256);
+      for (const s of segs) m.set(s.data, s.offset);
+      return m;
+    };
+    const random = Uint8Array.from({ length: 150 }, (_, i) => ((i * 7919) % 13 < 6 ? 0 : (i * 31) & 0xff));
+    expect(mem(packSegments([{ offset: 50, data: random }]))).toEqual(mem([{ offset: 50, data: random }]));
   });
 });

@@ -1,0 +1,206 @@
+// Firmware patches against their definition: for every kernel strategy, patching the base
+// firmware gives byte for byte the firmware `compileQuantModel` writes for the tuned model
+// with the same options. Then every refusal, and what a patch weighs next to a firmware.
+
+import { loadBoard } from '../../host/bench/boards';
+import { CompileOptions, compileModel, compileQuantModel } from '../../host/compile/compile';
+import { randomModel } from '../../host/model/random';
+import { SPARSE_FORMATS } from '../../host/compress/formats';
+import { mapFirmware, readTensor } from '../../host/patch/firmware_map';
+import { decodePatch, encodePatch, sha256 } from '../../host/patch/format';
+import { applyPatch, makePatch } from '../../host/patch/patch';
+import { runInt } from '../../host/reference/int';
+import { SparrowError } from '../../host/util/errors';
+import { setMemoryAndData } from '../../host/wasm/link';
+import { parseModule } from '../../host/wasm/binary';
+import { baseModel, fewChanges, fractionChanged, getEntry, nonzeroAt, setEntry } from './tune';
+
+const names = { firmware: 'base.wasm', base: 'base.q', tuned: 'tuned.q' };
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+
+const base = baseModel();
+const tuned = fewChanges(base);
+
+/** Every way the compiler can store a matrix: each table format, weights in code, and per-matrix mixes. */
+const STRATEGIES: [string, CompileOptions][] = [
+  ...(['auto', ...SPARSE_FORMATS] as const).map((format): [string, CompileOptions] => [`table-driven --format ${format}`, { format }]),
+  ['weights in code (--kernel unrolled)', { kernel: 'unrolled' }],
+  ['--kernel auto --board stm32l476 --mode wamr-fast', { kernel: 'auto', format: 'csr16', board: loadBoard('stm32l476'), mode: 'wamr-fast' }],
+  ['a per-matrix mix of delta4 tables and code', { kernel: (name) => (name.includes('B_') || name.startsWith('decoder') ? 'unrolled' : 'csr'), format: 'delta4' }],
+  ['--no-wasm-opt', { wasmOpt: false, format: 'csr8' }],
+  ['--profile with weights in code, 20 golden steps', { profile: true, kernel: 'unrolled', goldenSteps: 20, goldenSeed: 5 }],
+];
+
+describe.each(STRATEGIES)('%s', (_, opts) => {
+  const baseFw = compileQuantModel(base, opts);
+  const tunedFw = compileQuantModel(tuned, opts).wasm;
+
+  test('patching the base firmware gives the direct compile of the tuned model, byte for byte', () => {
+    const made = makePatch(baseFw.wasm, base, tuned, names);
+    expect(same(tunedFw, baseFw.wasm)).toBe(false);
+    const { wasm } = applyPatch(baseFw.wasm, made.bytes, { firmware: 'base.wasm', patch: 'update.patch' });
+    expect(same(wasm, tunedFw)).toBe(true);
+    expect(made.patch.resultSha256).toBe(sha256(tunedFw));
+    expect(made.patch.baseSha256).toBe(sha256(baseFw.wasm));
+  });
+
+  test('the patch holds exactly the changed values, and the golden outputs of the integer reference', () => {
+    const { patch } = makePatch(baseFw.wasm, base, tuned, names);
+    const byName = new Map(patch.tensors.map((t) => [t.name, t]));
+    // fewChanges: 2 weights in each of four matrices (an index may repeat), Λ_re, Λ_im, a bias.
+    for (const name of ['layers.0.ssm.B_re', 'layers.1.ssm.C_im', 'decoder.weight', 'layers.1.gate.weight']) expect([1, 2]).toContain(byName.get(name)!.index.length);
+    expect(byName.get('layers.0.ssm.lambda_re')).toEqual({ name: 'layers.0.ssm.lambda_re', index: Int32Array.of(3), value: Int32Array.of(tuned.layers[0].lambdaRe[3]) });
+    expect(byName.get('encoder.bias')!.value).toEqual(Int32Array.of(tuned.encoderBias[1]));
+    const B = byName.get('layers.0.ssm.B_re')!;
+    B.index.forEach((pos, i) => expect(B.value[i]).toBe(getEntry(tuned.layers[0].B_re, pos)));
+    // Golden outputs: the integer reference of the tuned model on the firmware's golden inputs.
+    const map = mapFirmware(baseFw.wasm, 'base.wasm');
+    const expected = runInt(tuned, map.goldenInputs, map.goldenSteps);
+    const golden = byName.get('golden.outputs')!;
+    expect(golden.index.length).toBeGreaterThan(0);
+    golden.index.forEach((i, k) => expect(golden.value[k]).toBe(expected[i]));
+  });
+});
+
+describe('the firmware map reads back what the compiler wrote', () => {
+  test.each([['delta4', { format: 'delta4' }], ['unrolled', { kernel: 'unrolled' }], ['bitmap', { format: 'bitmap' }]] as [string, CompileOptions][])('%s: every weight at its row-major position', (_, opts) => {
+    const map = mapFirmware(compileQuantModel(base, opts).wasm, 'fw');
+    const B = readTensor(map, map.tensors.get('layers.1.ssm.B_im')!);
+    const m = base.layers[1].B_im;
+    for (let p = 0; p < m.rows * m.cols; p++) expect(B[p]).toBe(getEntry(m, p));
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Refusals: one SparrowError line naming the input and the problem
+// ---------------------------------------------------------------------------
+
+describe('bad input', () => {
+  const baseFw = compileQuantModel(base, { format: 'csr16' }).wasm;
+  const made = makePatch(baseFw, base, tuned, names);
+  const apply = (fw: Uint8Array, patch: Uint8Array): Uint8Array => applyPatch(fw, patch, { firmware: 'fw.wasm', patch: 'update.patch' }).wasm;
+  const refuses = (f: () => unknown, message: RegExp): void => {
+    let error: unknown;
+    try {
+      f();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SparrowError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  };
+
+  test('a patch for another base firmware: hash mismatch, both hashes named', () => {
+    const other = compileQuantModel(base, { format: 'delta4' }).wasm;
+    refuses(() => apply(other, made.bytes), new RegExp(`^update\\.patch: made for another firmware \\(sha256 ${sha256(baseFw).slice(0, 12)}…, ${baseFw.length} B\\); fw\\.wasm has sha256 ${sha256(other).slice(0, 12)}…`));
+  });
+
+  test('a truncated patch', () => {
+    refuses(() => apply(baseFw, made.bytes.subarray(0, made.bytes.length - 1)), /^update\.patch: truncated patch \(\d+ of \d+ bytes\)$/);
+    refuses(() => apply(baseFw, made.bytes.subarray(0, 50)), /^update\.patch: truncated patch \(50 bytes;/);
+    refuses(() => apply(baseFw, made.bytes.subarray(0, 5)), /^update\.patch: truncated patch \(5 bytes\)$/);
+    refuses(() => apply(baseFw, new Uint8Array(0)), /^update\.patch: truncated patch \(0 bytes\)$/);
+  });
+
+  test('a tampered patch: any flipped byte fails the checksum (or the magic/version/length fields)', () => {
+    for (const at of [9, 50, 90, made.bytes.length - 40, made.bytes.length - 1]) {
+      const bad = made.bytes.slice();
+      bad[at] ^= 0x01;
+      refuses(() => apply(baseFw, bad), /^update\.patch: checksum mismatch: the patch is corrupted or was modified after `sparrow diff` wrote it$/);
+    }
+    const magic = made.bytes.slice();
+    magic[0] = 0x41;
+    refuses(() => apply(baseFw, magic), /^update\.patch: not a sparrow firmware patch \(bad magic\)$/);
+    const version = made.bytes.slice();
+    version[8] = 9;
+    refuses(() => apply(baseFw, version), /^update\.patch: patch format version 9 is not supported/);
+    refuses(() => apply(baseFw, Uint8Array.from([...made.bytes, 0])), /^update\.patch: 1 unexpected bytes after the patch's checksum$/);
+  });
+
+  test('a well-formed patch whose entries leave the pattern or the tensor: refused by name', () => {
+    const map = mapFirmware(baseFw, 'fw.wasm');
+    const B = base.layers[0].B_re;
+    const zeroAt = Array.from({ length: B.rows * B.cols }, (_, p) => p).find((p) => getEntry(B, p) === 0)!;
+    const craft = (tensors: { name: string; index: number[]; value: number[] }[]): Uint8Array =>
+      encodePatch({ baseSha256: sha256(baseFw), resultSha256: '00'.repeat(32), baseBytes: baseFw.length, resultBytes: 0, tensors: tensors.map((t) => ({ name: t.name, index: Int32Array.from(t.index), value: Int32Array.from(t.value) })) });
+    refuses(() => apply(baseFw, craft([{ name: 'layers.0.ssm.B_re', index: [zeroAt], value: [5] }])), new RegExp(`^update\\.patch: layers\\.0\\.ssm\\.B_re\\[${zeroAt}\\] \\(row \\d+, column \\d+\\): fw\\.wasm holds no weight there; a patch changes values, not the sparsity pattern`));
+    refuses(() => apply(baseFw, craft([{ name: 'layers.0.ssm.B_re', index: [nonzeroAt(B)[0]], value: [0] }])), /: the new value is 0; a patch changes values, not the sparsity pattern/);
+    refuses(() => apply(baseFw, craft([{ name: 'layers.0.ssm.B_re', index: [nonzeroAt(B)[0]], value: [200] }])), /^update\.patch: layers\.0\.ssm\.B_re\[\d+\]: 200 does not fit i8$/);
+    refuses(() => apply(baseFw, craft([{ name: 'layers.9.ssm.B_re', index: [0], value: [1] }])), /^update\.patch: tensor 'layers\.9\.ssm\.B_re' is not in fw\.wasm$/);
+    refuses(() => apply(baseFw, craft([{ name: 'encoder.bias', index: [10_000], value: [1] }])), /^update\.patch: encoder\.bias\[10000\]: index out of range \(the tensor has 24 elements in fw\.wasm\)$/);
+    // In range and in the pattern, but not the promised result.
+    refuses(() => apply(baseFw, craft([{ name: 'encoder.bias', index: [0], value: [1] }])), /^update\.patch: applying it gives sha256 [0-9a-f]{12}…, not the 000000000000… it was made for/);
+    expect(map.tensors.size).toBeGreaterThan(0);
+  });
+
+  test('a tuned model whose sparsity pattern differs: an entry gained, an entry lost', () => {
+    const B = base.layers[0].B_re;
+    const gained = structuredClone(base);
+    // Dense storage makes adding an entry expressible: a weight where the base has none.
+    const zeroAt = Array.from({ length: B.rows * B.cols }, (_, p) => p).find((p) => getEntry(B, p) === 0)!;
+    gained.layers[0].B_re = { ...B, kind: 'dense', values: Int8Array.from({ length: B.rows * B.cols }, (_, p) => (p === zeroAt ? 3 : getEntry(B, p))), indptr: undefined, indices: undefined };
+    refuses(() => makePatch(baseFw, base, gained, names), new RegExp(`^tuned\\.q: layers\\.0\\.ssm\\.B_re: the sparsity pattern differs from base\\.q's at row ${Math.floor(zeroAt / B.cols)}, column ${zeroAt % B.cols} \\(0 → 3\\); a patch changes values only`));
+    const lost = structuredClone(base);
+    setEntry(lost.decoderWeight, nonzeroAt(lost.decoderWeight)[2], 0);
+    refuses(() => makePatch(baseFw, base, lost, names), /^tuned\.q: decoder\.weight: the sparsity pattern differs from base\.q's at row \d+, column \d+ \(-?\d+ → 0\)/);
+  });
+
+  test('a tuned model quantized with other scales, or of another shape', () => {
+    const requantized = structuredClone(tuned);
+    requantized.layers[1].C_re.rowFrac[4] += 1;
+    refuses(() => makePatch(baseFw, base, requantized, names), /^tuned\.q: layers\.1\.ssm\.C\.row_frac\[4\] is -?\d+, base\.q has -?\d+: the model was quantized with other scales/);
+    const otherS = structuredClone(tuned);
+    otherS.layers[0].fmt.s += 1;
+    refuses(() => makePatch(baseFw, base, otherS, names), /^tuned\.q: __metadata__\.quant\.layers\.0\.s is/);
+    const bigger = baseModel(8, { d_model: 25 });
+    refuses(() => makePatch(baseFw, base, bigger, names), /^tuned\.q: config .* differs from base\.q's/);
+  });
+
+  test('a base model the firmware was not compiled from', () => {
+    const other = fewChanges(base, 9);
+    refuses(() => makePatch(baseFw, other, tuned, { ...names, base: 'other.q' }), /^base\.wasm was not compiled from other\.q \(.+\[\d+\] is -?\d+ in the firmware, -?\d+ in the model\); diff needs the model the firmware was compiled from$/);
+  });
+
+  test('a float firmware, and a firmware whose data segments are laid out otherwise', () => {
+    const map = mapFirmware(baseFw, 'fw.wasm');
+    // The same memory image, in one unpacked segment per range: runs the same, but is not what this sparrow writes.
+    const relinked = setMemoryAndData(baseFw, { pages: map.pages, keepSegments: map.engineSegments, segments: map.modelRanges.map((r) => ({ offset: r.start, data: map.image.subarray(r.start, r.end) })) });
+    expect(parseModule(relinked).dataSegments.length).toBeLessThan(parseModule(baseFw).dataSegments.length);
+    refuses(() => makePatch(relinked, base, tuned, names), /^base\.wasm: its data segments are not laid out the way this sparrow compiles/);
+    const float = compileModel(randomModel({ d_in: 2, d_model: 8, d_state: 8, d_out: 1, n_layers: 1, act: 'relu', encoder_act: 'none', gate: false, sparsity: 0.5, seed: 3 })).wasm;
+    refuses(() => makePatch(float, base, tuned, names), /^base\.wasm: not the firmware of a quantized model \(no integer-engine header\); patches apply to integer \(w8a16\) firmware only$/);
+    refuses(() => applyPatch(float, made.bytes, { firmware: 'f32.wasm', patch: 'update.patch' }), /^update\.patch: made for another firmware/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Size: a realistic fine-tune (5% of the nonzero weights) against the whole firmware
+// ---------------------------------------------------------------------------
+
+describe('patch size', () => {
+  const big = baseModel(21, { d_model: 64, d_state: 64, sparsity: 0.9, n_layers: 2, d_in: 4, d_out: 4 });
+  const { tuned: fine, changed } = fractionChanged(big, 0.05);
+
+  test.each([['auto', { format: 'auto' }], ['unrolled', { kernel: 'unrolled' }]] as [string, CompileOptions][])('%s: 5%% of the weights changed costs a few bytes per value, far below the firmware', (_, opts) => {
+    const fw = compileQuantModel(big, opts).wasm;
+    const made = makePatch(fw, big, fine, names);
+    expect(same(applyPatch(fw, made.bytes, { firmware: 'fw', patch: 'p' }).wasm, compileQuantModel(fine, opts).wasm)).toBe(true);
+    const values = made.patch.tensors.filter((t) => t.name !== 'golden.outputs').reduce((n, t) => n + t.index.length, 0);
+    expect(values).toBe(changed);
+    const golden = made.patch.tensors.find((t) => t.name === 'golden.outputs')?.index.length ?? 0;
+    // LEB128 per entry: a gap below 2^14 (2 bytes) and an int8 (≤ 2 bytes) or int16 golden output (≤ 3 bytes);
+    // per tensor its name, a name length and a count; 85 bytes of head, 32 of checksum, the tensor count.
+    const overhead = made.patch.tensors.reduce((n, t) => n + t.name.length + 4, 118);
+    expect(made.bytes.length).toBeLessThanOrEqual(overhead + 4 * values + 5 * golden);
+    expect(made.bytes.length).toBeLessThan(fw.length / 4);
+    const decoded = decodePatch(made.bytes, 'p');
+    expect(decoded.baseBytes).toBe(fw.length);
+  });
+});
+
+test('the fixtures: the tuned copy differs from the base in values only, and B is stored CSR', () => {
+  expect(JSON.stringify(tuned.config)).toBe(JSON.stringify(base.config));
+  expect(nonzeroAt(tuned.layers[0].B_re)).toEqual(nonzeroAt(base.layers[0].B_re));
+  expect(base.layers[0].B_re.kind).toBe('csr');
+});
