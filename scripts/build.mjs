@@ -1,6 +1,7 @@
 // Build: the firmware engines (AssemblyScript → build/engine-f32.wasm and
-// build/engine-i16.wasm) and the bundled CLI (dist/sparrow.cjs + the engines).
-// An engine is rebuilt only when a file in assembly/ is newer than it.
+// build/engine-i16.wasm), the trainer's host-side kernels (assembly-host/ →
+// build/train-gemm.wasm) and the bundled CLI (dist/sparrow.cjs + all of them).
+// A module is rebuilt only when a file in its source folder is newer than it.
 import asc from 'assemblyscript/asc';
 import * as esbuild from 'esbuild';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'fs';
@@ -24,21 +25,33 @@ export const ENGINE_FLAGS = [
   '--initialMemory', '1', '--maximumMemory', '1', // replaced by the linker with the model's pages
 ];
 
+/**
+ * Flags of the host-side kernels: these run in Node beside the CLI, never on a device,
+ * so SIMD is on and the memory grows (host/train/gemm.ts copies operands into it).
+ */
+const HOST_KERNEL_FLAGS = ['-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=', '--enable', 'simd', '--initialMemory', '1'];
+const hostKernels = [{ source: 'gemm_f64.ts', out: join(root, 'build', 'train-gemm.wasm') }];
+
 function newestSource(dir) {
   return Math.max(...readdirSync(dir).map((f) => statSync(join(dir, f)).mtimeMs), statSync(new URL(import.meta.url).pathname).mtimeMs);
 }
 
-mkdirSync(join(root, 'build'), { recursive: true });
-for (const { source, out, flags = [] } of engines) {
-  if (existsSync(out) && statSync(out).mtimeMs >= newestSource(join(root, 'assembly'))) continue;
-  const { error, stderr } = await asc.main([join(root, 'assembly', source), '-o', out, ...ENGINE_FLAGS, ...flags]);
-  if (error) {
-    console.error(stderr.toString());
-    console.error(`build: asc failed on ${source}: ${error.message}`);
-    process.exit(1);
+async function buildModules(dir, modules, commonFlags) {
+  for (const { source, out, flags = [] } of modules) {
+    if (existsSync(out) && statSync(out).mtimeMs >= newestSource(dir)) continue;
+    const { error, stderr } = await asc.main([join(dir, source), '-o', out, ...commonFlags, ...flags]);
+    if (error) {
+      console.error(stderr.toString());
+      console.error(`build: asc failed on ${source}: ${error.message}`);
+      process.exit(1);
+    }
+    console.log(`build: ${out} (${statSync(out).size} bytes)`);
   }
-  console.log(`build: ${out} (${statSync(out).size} bytes)`);
 }
+
+mkdirSync(join(root, 'build'), { recursive: true });
+await buildModules(join(root, 'assembly'), engines, ENGINE_FLAGS);
+await buildModules(join(root, 'assembly-host'), hostKernels, HOST_KERNEL_FLAGS);
 
 mkdirSync(join(root, 'dist'), { recursive: true });
 await esbuild.build({
@@ -52,5 +65,5 @@ await esbuild.build({
   banner: { js: '#!/usr/bin/env node' },
   logLevel: 'warning',
 });
-for (const { out } of engines) copyFileSync(out, join(root, 'dist', out.split('/').pop()));
+for (const { out } of [...engines, ...hostKernels]) copyFileSync(out, join(root, 'dist', out.split('/').pop()));
 chmodSync(join(root, 'dist', 'sparrow.cjs'), 0o755);

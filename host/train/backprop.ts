@@ -6,28 +6,29 @@
 // throughout; tests/train/backprop.test.ts checks every gradient against
 // central finite differences.
 //
+// Layout: the N sequences are stacked into one [N·T, ·] row-major matrix per
+// quantity (row n·T + t), and a complex state is one real row [Re s | Im s]
+// of 2P. Only the recurrence s_t = Λ̄ s_{t−1} + B̄ v_t and its reverse scan are
+// sequential; every product with a weight is one matrix product over all
+// N·T steps (gemm.ts), e.g. BV = V·B̄ᵀ, Y = S·[C_re | −C_im]ᵀ + D ⊙ V,
+// ∂C = gYᵀ·S, ∂B̄ = gSᵀ·V.
+//
 // Masks: the forward pass uses W ⊙ M; the backward pass hands the gradient of
 // W ⊙ M to W unmasked (straight-through), so a pruned weight can come back
 // when the masks are recomputed.
 //
 // Cost per sequence: forward ≈ T·L·(4PH + H² [gate]) + T·H·(d_in + d_out)
-// multiply-adds, backward ≈ 2× that; memory per sequence ≈ T·L·(2P + 3H)
+// multiply-adds, backward ≈ 2× that, nearly all of it in gemm.ts (the scans,
+// BatchNorm and gelu's tanh are O(T·L·(P + H)) but now take about half the
+// time); memory per sequence ≈ T·(L·(2P + 3H [+ 2H gate]) + 2H + d_in)
 // doubles for the tape.
 // ============================================================================
 
-import { BN_EPS, BN_MOMENTUM, Discrete, discretize, Masks, TrainParams, zerosLike } from './params';
+import { ModelConfig } from '../model/types';
+import { gemm } from './gemm';
+import { BN_EPS, BN_MOMENTUM, Discrete, discretize, LayerParams, Masks, TrainParams, zerosLike } from './params';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-function gelu(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-}
-
-function geluGrad(x: number): number {
-  const inner = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-  const th = Math.tanh(inner);
-  return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
-}
 
 function masked(w: Float64Array, m?: Uint8Array): Float64Array {
   return m ? Float64Array.from(w, (x, i) => (m[i] ? x : 0)) : w;
@@ -37,8 +38,10 @@ interface LayerEff {
   d: Discrete;
   /** B's mask: a pruned B̄ entry is 0 whatever Λ and Δ are, so it adds nothing to their gradient. */
   bMask?: Uint8Array;
-  Cre: Float64Array;
-  Cim: Float64Array;
+  /** B̄ as a real [2P, H]: rows [Re B̄; Im B̄]. */
+  bb: Float64Array;
+  /** C (masked) as a real [H, 2P]: row h is [C_re[h] | −C_im[h]], so Re(C s) = Cc·[Re s | Im s]. */
+  cc: Float64Array;
   gateW?: Float64Array;
 }
 
@@ -49,40 +52,72 @@ interface Effective {
 }
 
 function effective(p: TrainParams, masks: Masks): Effective {
-  const H = p.config.d_model;
+  const { d_model: H, d_state: P } = p.config;
   return {
     encW: masked(p.encW, masks.get('encoder.weight')),
     decW: masked(p.decW, masks.get('decoder.weight')),
-    layers: p.layers.map((L, i) => ({
-      d: discretize(L, H, masks.get(`layers.${i}.ssm.B`)),
-      bMask: masks.get(`layers.${i}.ssm.B`),
-      Cre: masked(L.Cre, masks.get(`layers.${i}.ssm.C`)),
-      Cim: masked(L.Cim, masks.get(`layers.${i}.ssm.C`)),
-      ...(L.gateW ? { gateW: masked(L.gateW, masks.get(`layers.${i}.gate.weight`)) } : {}),
-    })),
+    layers: p.layers.map((L, i) => {
+      const bMask = masks.get(`layers.${i}.ssm.B`);
+      const d = discretize(L, H, bMask);
+      const bb = new Float64Array(2 * P * H);
+      bb.set(d.bbRe);
+      bb.set(d.bbIm, P * H);
+      const cMask = masks.get(`layers.${i}.ssm.C`);
+      const cc = new Float64Array(H * 2 * P);
+      for (let h = 0; h < H; h++) {
+        for (let q = 0; q < P; q++) {
+          const keep = !cMask || cMask[h * P + q];
+          cc[h * 2 * P + q] = keep ? L.Cre[h * P + q] : 0;
+          cc[h * 2 * P + P + q] = keep ? -L.Cim[h * P + q] : 0;
+        }
+      }
+      return {
+        d,
+        bMask,
+        bb,
+        cc,
+        ...(L.gateW ? { gateW: masked(L.gateW, masks.get(`layers.${i}.gate.weight`)) } : {}),
+      };
+    }),
   };
 }
 
 interface LayerTape {
   mean: Float64Array;
   invStd: Float64Array;
-  /** Per sequence: normalised input x̂ [T, H], states [T, P], pre-activation y [T, H], gate σ [T, H]. */
-  xhat: Float64Array[];
-  sRe: Float64Array[];
-  sIm: Float64Array[];
-  y: Float64Array[];
-  sig: Float64Array[];
+  /** Stacked over the batch, [N·T, ·]: normalised input x̂ and v = γ x̂ + β [H], states [Re s | Im s] [2P]. */
+  xhat: Float64Array;
+  v: Float64Array;
+  s: Float64Array;
+  /** act′(y) [H], taken in the forward pass where gelu's tanh is at hand. */
+  actGrad: Float64Array;
+  /** Gate only: a = act(y) and σ [H]; empty without a gate. */
+  a: Float64Array;
+  sig: Float64Array;
 }
 
 export interface Tape {
   T: number;
+  N: number;
   eff: Effective;
-  inputs: Float32Array[];
-  /** Encoder pre-activation [T, H] (for the ReLU's gradient). */
-  encPre: Float64Array[];
+  /** Inputs stacked [N·T, d_in]. */
+  x: Float64Array;
+  /** Encoder pre-activation [N·T, H] (for the ReLU's gradient). */
+  encPre: Float64Array;
   layers: LayerTape[];
-  /** Residual stream after the last layer [T, H]. */
-  uLast: Float64Array[];
+  /** Residual stream after the last layer [N·T, H]. */
+  uLast: Float64Array;
+}
+
+/** Every row of out [rows, cols] set to `row`. */
+function fillRows(out: Float64Array, rows: number, row: Float64Array): Float64Array {
+  for (let r = 0, o = 0; r < rows; r++, o += row.length) out.set(row, o);
+  return out;
+}
+
+/** colSum[c] += Σ_r a[r, c]. */
+function addColumnSums(a: Float64Array, rows: number, cols: number, colSum: Float64Array): void {
+  for (let r = 0, o = 0; r < rows; r++, o += cols) for (let c = 0; c < cols; c++) colSum[c] += a[o + c];
 }
 
 /**
@@ -91,295 +126,221 @@ export interface Tape {
  * either way, as in training mode.
  */
 export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true): { outputs: Float64Array[]; tape: Tape } {
-  const { d_in, d_model: H, d_state: P, d_out, gate, act, encoder_act } = p.config;
+  const { d_in, d_model: H, d_out, encoder_act } = p.config;
   const eff = effective(p, masks);
   const N = inputs.length;
-  const us: Float64Array[] = [];
-  const encPre: Float64Array[] = [];
-  for (const x of inputs) {
-    const pre = new Float64Array(T * H);
-    const u = new Float64Array(T * H);
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < H; h++) {
-        let acc = p.encB[h];
-        const w = h * d_in;
-        for (let j = 0; j < d_in; j++) acc += eff.encW[w + j] * x[t * d_in + j];
-        pre[t * H + h] = acc;
-        u[t * H + h] = encoder_act === 'relu' && acc < 0 ? 0 : acc;
-      }
+  const M = N * T;
+  const x = new Float64Array(M * d_in);
+  inputs.forEach((xs, n) => x.set(xs.subarray(0, T * d_in), n * T * d_in));
+  // Encoder: the bias first, then the product, as a dot product would add them.
+  const encPre = fillRows(new Float64Array(M * H), M, p.encB);
+  gemm.nt(x, eff.encW, encPre, M, H, d_in, true);
+  const u = new Float64Array(encPre);
+  if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (u[i] < 0) u[i] = 0;
+  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats));
+  const out = fillRows(new Float64Array(M * d_out), M, p.decB);
+  gemm.nt(u, eff.decW, out, M, d_out, H, true);
+  const outputs = Array.from({ length: N }, (_, n) => out.slice(n * T * d_out, (n + 1) * T * d_out));
+  return { outputs, tape: { T, N, eff, x, encPre, layers, uLast: u } };
+}
+
+/** One block on the stacked residual stream u [N·T, H], which it updates in place (u += z). */
+function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean): LayerTape {
+  const { d_model: H, d_state: P, gate, act } = config;
+  const M = N * T;
+  const P2 = 2 * P;
+  // BatchNorm statistics over every step of every sequence.
+  const mean = new Float64Array(H);
+  const varr = new Float64Array(H);
+  for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) mean[h] += u[r * H + h];
+  for (let h = 0; h < H; h++) mean[h] /= M;
+  for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) { const dlt = u[r * H + h] - mean[h]; varr[h] += dlt * dlt; }
+  for (let h = 0; h < H; h++) varr[h] /= M;
+  const invStd = Float64Array.from(varr, (s) => 1 / Math.sqrt(s + BN_EPS));
+  if (updateStats) {
+    const unbiased = M > 1 ? M / (M - 1) : 1;
+    for (let h = 0; h < H; h++) {
+      L.runMean[h] = (1 - BN_MOMENTUM) * L.runMean[h] + BN_MOMENTUM * mean[h];
+      L.runVar[h] = (1 - BN_MOMENTUM) * L.runVar[h] + BN_MOMENTUM * varr[h] * unbiased;
     }
-    encPre.push(pre);
-    us.push(u);
   }
-  const layers: LayerTape[] = [];
-  const v = new Float64Array(H);
-  const bvRe = new Float64Array(P);
-  const bvIm = new Float64Array(P);
-  p.layers.forEach((L, l) => {
-    const E = eff.layers[l];
-    // BatchNorm statistics over every step of every sequence.
-    const mean = new Float64Array(H);
-    const varr = new Float64Array(H);
-    for (const u of us) for (let i = 0; i < T * H; i++) mean[i % H] += u[i];
-    for (let h = 0; h < H; h++) mean[h] /= N * T;
-    for (const u of us) for (let i = 0; i < T * H; i++) { const dlt = u[i] - mean[i % H]; varr[i % H] += dlt * dlt; }
-    for (let h = 0; h < H; h++) varr[h] /= N * T;
-    const invStd = Float64Array.from(varr, (s) => 1 / Math.sqrt(s + BN_EPS));
-    if (updateStats) {
-      const unbiased = N * T > 1 ? (N * T) / (N * T - 1) : 1;
-      for (let h = 0; h < H; h++) {
-        L.runMean[h] = (1 - BN_MOMENTUM) * L.runMean[h] + BN_MOMENTUM * mean[h];
-        L.runVar[h] = (1 - BN_MOMENTUM) * L.runVar[h] + BN_MOMENTUM * varr[h] * unbiased;
+  const xhat = new Float64Array(M * H);
+  const v = new Float64Array(M * H);
+  for (let r = 0; r < M; r++) {
+    for (let h = 0; h < H; h++) {
+      const i = r * H + h;
+      const xh = (u[i] - mean[h]) * invStd[h];
+      xhat[i] = xh;
+      v[i] = L.gamma[h] * xh + L.beta[h];
+    }
+  }
+  // B̄ v for every step, then s_t = Λ̄ s_{t−1} + B̄ v_t in place, one sequence at a time.
+  const s = new Float64Array(M * P2);
+  gemm.nt(v, E.bb, s, M, P2, H, false);
+  const { lbRe, lbIm } = E.d;
+  for (let n = 0; n < N; n++) {
+    for (let t = 1; t < T; t++) {
+      const so = (n * T + t) * P2;
+      for (let q = 0; q < P; q++) {
+        const pr = s[so - P2 + q];
+        const pi = s[so - P2 + P + q];
+        s[so + q] = lbRe[q] * pr - lbIm[q] * pi + s[so + q];
+        s[so + P + q] = lbRe[q] * pi + lbIm[q] * pr + s[so + P + q];
       }
     }
-    const tape: LayerTape = { mean, invStd, xhat: [], sRe: [], sIm: [], y: [], sig: [] };
-    for (const u of us) {
-      const xhat = new Float64Array(T * H);
-      const sRe = new Float64Array(T * P);
-      const sIm = new Float64Array(T * P);
-      const y = new Float64Array(T * H);
-      const sig = gate ? new Float64Array(T * H) : new Float64Array(0);
-      const a = new Float64Array(H);
-      for (let t = 0; t < T; t++) {
-        const o = t * H;
-        for (let h = 0; h < H; h++) {
-          const xh = (u[o + h] - mean[h]) * invStd[h];
-          xhat[o + h] = xh;
-          v[h] = L.gamma[h] * xh + L.beta[h];
-        }
-        // bv = B̄ v
-        for (let q = 0; q < P; q++) {
-          let re = 0;
-          let im = 0;
-          const r = q * H;
-          for (let h = 0; h < H; h++) { re += E.d.bbRe[r + h] * v[h]; im += E.d.bbIm[r + h] * v[h]; }
-          bvRe[q] = re;
-          bvIm[q] = im;
-        }
-        // s_t = Λ̄ s_{t−1} + bv
-        const so = t * P;
-        for (let q = 0; q < P; q++) {
-          const pr = t > 0 ? sRe[so - P + q] : 0;
-          const pi = t > 0 ? sIm[so - P + q] : 0;
-          sRe[so + q] = E.d.lbRe[q] * pr - E.d.lbIm[q] * pi + bvRe[q];
-          sIm[so + q] = E.d.lbRe[q] * pi + E.d.lbIm[q] * pr + bvIm[q];
-        }
-        // y = Re(C s) + D v; a = act(y)
-        for (let h = 0; h < H; h++) {
-          let acc = L.D[h] * v[h];
-          const r = h * P;
-          for (let q = 0; q < P; q++) acc += E.Cre[r + q] * sRe[so + q] - E.Cim[r + q] * sIm[so + q];
-          y[o + h] = acc;
-          a[h] = act === 'gelu' ? gelu(acc) : acc > 0 ? acc : 0;
-        }
-        // z = gate ? a ⊙ σ(W_g a + b_g) : a; u += z
-        for (let h = 0; h < H; h++) {
-          if (gate) {
-            let g = L.gateB![h];
-            const r = h * H;
-            for (let k = 0; k < H; k++) g += E.gateW![r + k] * a[k];
-            const s = 1 / (1 + Math.exp(-g));
-            sig[o + h] = s;
-            u[o + h] += a[h] * s;
-          } else {
-            u[o + h] += a[h];
-          }
-        }
-      }
-      tape.xhat.push(xhat);
-      tape.sRe.push(sRe);
-      tape.sIm.push(sIm);
-      tape.y.push(y);
-      tape.sig.push(sig);
+  }
+  // y = D v + Re(C s); a = act(y), keeping act′(y) for the backward pass.
+  const y = new Float64Array(M * H);
+  for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) y[r * H + h] = L.D[h] * v[r * H + h];
+  gemm.nt(s, E.cc, y, M, H, P2, true);
+  const actGrad = new Float64Array(M * H);
+  const a = y; // y is dead once act′(y) is taken: a overwrites it
+  if (act === 'gelu') {
+    for (let i = 0; i < M * H; i++) {
+      const yi = y[i];
+      const th = Math.tanh(SQRT_2_OVER_PI * (yi + 0.044715 * yi * yi * yi));
+      actGrad[i] = 0.5 * (1 + th) + 0.5 * yi * (1 - th * th) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * yi * yi);
+      a[i] = 0.5 * yi * (1 + th);
     }
-    layers.push(tape);
-  });
-  const outputs = us.map((u) => {
-    const out = new Float64Array(T * d_out);
-    for (let t = 0; t < T; t++) {
-      for (let j = 0; j < d_out; j++) {
-        let acc = p.decB[j];
-        const r = j * H;
-        for (let h = 0; h < H; h++) acc += eff.decW[r + h] * u[t * H + h];
-        out[t * d_out + j] = acc;
-      }
+  } else {
+    for (let i = 0; i < M * H; i++) {
+      const yi = y[i];
+      actGrad[i] = yi > 0 ? 1 : 0;
+      a[i] = yi > 0 ? yi : 0;
     }
-    return out;
-  });
-  return { outputs, tape: { T, eff, inputs, encPre, layers, uLast: us } };
+  }
+  // z = gate ? a ⊙ σ(W_g a + b_g) : a; u += z
+  if (!gate) {
+    for (let i = 0; i < M * H; i++) u[i] += a[i];
+    return { mean, invStd, xhat, v, s, actGrad, a: new Float64Array(0), sig: new Float64Array(0) };
+  }
+  const sig = fillRows(new Float64Array(M * H), M, L.gateB!);
+  gemm.nt(a, E.gateW!, sig, M, H, H, true);
+  for (let i = 0; i < M * H; i++) {
+    sig[i] = 1 / (1 + Math.exp(-sig[i]));
+    u[i] += a[i] * sig[i];
+  }
+  return { mean, invStd, xhat, v, s, actGrad, a, sig };
 }
 
 /** Gradients of Σ_n ⟨gradOutputs[n], outputs[n]⟩ with respect to every trainable parameter. */
 export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike<number>[]): TrainParams {
-  const { d_in, d_model: H, d_state: P, d_out, gate, act, encoder_act } = p.config;
-  const { T, eff } = tape;
-  const N = gradOutputs.length;
+  const { d_in, d_model: H, d_out, encoder_act } = p.config;
+  const { T, N, eff } = tape;
+  if (gradOutputs.length !== N) throw new Error(`backwardBatch: ${gradOutputs.length} output gradients for a batch of ${N}`);
+  const M = N * T;
   const g = zerosLike(p);
   // Decoder.
-  const gus = gradOutputs.map((go, n) => {
-    const u = tape.uLast[n];
-    const gu = new Float64Array(T * H);
-    for (let t = 0; t < T; t++) {
-      for (let j = 0; j < d_out; j++) {
-        const gj = go[t * d_out + j];
-        if (gj === 0) continue;
-        g.decB[j] += gj;
-        const r = j * H;
-        for (let h = 0; h < H; h++) {
-          g.decW[r + h] += gj * u[t * H + h];
-          gu[t * H + h] += gj * eff.decW[r + h];
-        }
-      }
-    }
-    return gu;
+  const gOut = new Float64Array(M * d_out);
+  gradOutputs.forEach((go, n) => {
+    for (let i = 0, o = n * T * d_out; i < T * d_out; i++) gOut[o + i] = go[i];
   });
+  addColumnSums(gOut, M, d_out, g.decB);
+  gemm.tn(gOut, tape.uLast, g.decW, d_out, H, M, true);
+  const gu = new Float64Array(M * H);
+  gemm.nn(gOut, eff.decW, gu, M, H, d_out, false);
 
-  const a = new Float64Array(H);
-  const ga = new Float64Array(H);
-  const gy = new Float64Array(H);
-  const v = new Float64Array(H);
-  const gsR = new Float64Array(P);
-  const gsI = new Float64Array(P);
-  for (let l = p.layers.length - 1; l >= 0; l--) {
-    const L = p.layers[l];
-    const G = g.layers[l];
-    const E = eff.layers[l];
-    const tp = tape.layers[l];
-    const dbbRe = new Float64Array(P * H);
-    const dbbIm = new Float64Array(P * H);
-    const dlbRe = new Float64Array(P);
-    const dlbIm = new Float64Array(P);
-    // Gradient at v for every sequence, then BatchNorm's batch-coupled backward.
-    const gvs: Float64Array[] = [];
-    for (let n = 0; n < N; n++) {
-      const gu = gus[n];
-      const xhat = tp.xhat[n];
-      const sRe = tp.sRe[n];
-      const sIm = tp.sIm[n];
-      const y = tp.y[n];
-      const sig = tp.sig[n];
-      const gv = new Float64Array(T * H);
-      gsR.fill(0);
-      gsI.fill(0);
-      for (let t = T - 1; t >= 0; t--) {
-        const o = t * H;
-        const so = t * P;
-        for (let h = 0; h < H; h++) {
-          v[h] = L.gamma[h] * xhat[o + h] + L.beta[h];
-          a[h] = act === 'gelu' ? gelu(y[o + h]) : y[o + h] > 0 ? y[o + h] : 0;
-        }
-        // z = a ⊙ σ(g): ga = gz ⊙ σ + W_gᵀ (gz ⊙ a ⊙ σ(1 − σ))
-        if (gate) {
-          for (let h = 0; h < H; h++) ga[h] = gu[o + h] * sig[o + h];
-          for (let h = 0; h < H; h++) {
-            const s = sig[o + h];
-            const gg = gu[o + h] * a[h] * s * (1 - s);
-            if (gg === 0) continue;
-            G.gateB![h] += gg;
-            const r = h * H;
-            for (let k = 0; k < H; k++) {
-              G.gateW![r + k] += gg * a[k];
-              ga[k] += gg * E.gateW![r + k];
-            }
-          }
-        } else {
-          for (let h = 0; h < H; h++) ga[h] = gu[o + h];
-        }
-        for (let h = 0; h < H; h++) {
-          const yh = y[o + h];
-          gy[h] = ga[h] * (act === 'gelu' ? geluGrad(yh) : yh > 0 ? 1 : 0);
-          G.D[h] += gy[h] * v[h];
-          gv[o + h] = L.D[h] * gy[h];
-        }
-        // y = C_re s_re − C_im s_im: gradients of C, and of s directly.
-        for (let q = 0; q < P; q++) {
-          let dr = 0;
-          let di = 0;
-          for (let h = 0; h < H; h++) {
-            dr += E.Cre[h * P + q] * gy[h];
-            di -= E.Cim[h * P + q] * gy[h];
-          }
-          // Reverse scan: gs_t = direct + Λ̄ᴴ-style carry from t+1 (gsR/gsI hold gs_{t+1}).
-          const lr = E.d.lbRe[q];
-          const li = E.d.lbIm[q];
-          const nr = dr + lr * gsR[q] + li * gsI[q];
-          const ni = di - li * gsR[q] + lr * gsI[q];
-          gsR[q] = nr;
-          gsI[q] = ni;
-          if (t > 0) {
-            const pr = sRe[so - P + q];
-            const pi = sIm[so - P + q];
-            dlbRe[q] += nr * pr + ni * pi;
-            dlbIm[q] += -nr * pi + ni * pr;
-          }
-        }
-        for (let h = 0; h < H; h++) {
-          const gyh = gy[h];
-          if (gyh === 0) continue;
-          const r = h * P;
-          for (let q = 0; q < P; q++) {
-            G.Cre[r + q] += gyh * sRe[so + q];
-            G.Cim[r + q] -= gyh * sIm[so + q];
-          }
-        }
-        // bv_t = B̄ v_t with gradient gs_t.
-        for (let q = 0; q < P; q++) {
-          const r = q * H;
-          const gr = gsR[q];
-          const gi = gsI[q];
-          for (let h = 0; h < H; h++) {
-            dbbRe[r + h] += gr * v[h];
-            dbbIm[r + h] += gi * v[h];
-            gv[o + h] += E.d.bbRe[r + h] * gr + E.d.bbIm[r + h] * gi;
-          }
-        }
-      }
-      gvs.push(gv);
-    }
-    // BatchNorm: v = γ x̂ + β, x̂ = (x − μ)·invStd with batch statistics.
-    const sumG = new Float64Array(H);
-    const sumGX = new Float64Array(H);
-    for (let n = 0; n < N; n++) {
-      const gv = gvs[n];
-      const xhat = tp.xhat[n];
-      for (let i = 0; i < T * H; i++) {
-        const h = i % H;
-        G.beta[h] += gv[i];
-        G.gamma[h] += gv[i] * xhat[i];
-        const gx = gv[i] * L.gamma[h];
-        sumG[h] += gx;
-        sumGX[h] += gx * xhat[i];
-      }
-    }
-    const M = N * T;
-    for (let n = 0; n < N; n++) {
-      const gv = gvs[n];
-      const xhat = tp.xhat[n];
-      const gu = gus[n];
-      for (let i = 0; i < T * H; i++) {
-        const h = i % H;
-        const gx = gv[i] * L.gamma[h];
-        gu[i] += tp.invStd[h] * (gx - sumG[h] / M - (xhat[i] * sumGX[h]) / M);
-      }
-    }
-    chainZoh(L, E.d, E.bMask, dlbRe, dlbIm, dbbRe, dbbIm, G, H);
-  }
+  for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T);
   // Encoder.
+  if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (tape.encPre[i] < 0) gu[i] = 0;
+  addColumnSums(gu, M, H, g.encB);
+  gemm.tn(gu, tape.x, g.encW, H, d_in, M, true);
+  return g;
+}
+
+/** One block backward: gu [N·T, H] holds ∂/∂(block output) on entry and ∂/∂(block input) on return; G accumulates. */
+function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: LayerEff, tp: LayerTape, gu: Float64Array, N: number, T: number): void {
+  const { d_model: H, d_state: P, gate } = config;
+  const M = N * T;
+  const P2 = 2 * P;
+  const { xhat, v, s, actGrad } = tp;
+  const gy = new Float64Array(M * H);
+  const gv = new Float64Array(M * H);
+  const gs = new Float64Array(M * P2);
+  const dcc = new Float64Array(H * P2);
+  // z = a ⊙ σ(g): ga = gz ⊙ σ + W_gᵀ (gz ⊙ a ⊙ σ(1 − σ)); then gy = ga ⊙ act′(y).
+  if (gate) {
+    const gg = new Float64Array(M * H);
+    for (let i = 0; i < M * H; i++) {
+      const sg = tp.sig[i];
+      gg[i] = gu[i] * tp.a[i] * sg * (1 - sg);
+      gy[i] = gu[i] * sg;
+    }
+    addColumnSums(gg, M, H, G.gateB!);
+    gemm.tn(gg, tp.a, G.gateW!, H, H, M, true);
+    gemm.nn(gg, E.gateW!, gy, M, H, H, true);
+    for (let i = 0; i < M * H; i++) gy[i] *= actGrad[i];
+  } else {
+    for (let i = 0; i < M * H; i++) gy[i] = gu[i] * actGrad[i];
+  }
+  for (let r = 0; r < M; r++) {
+    for (let h = 0; h < H; h++) {
+      const i = r * H + h;
+      G.D[h] += gy[i] * v[i];
+      gv[i] = L.D[h] * gy[i];
+    }
+  }
+  // y = C_re s_re − C_im s_im: the gradient of s directly, then of C.
+  gemm.nn(gy, E.cc, gs, M, P2, H, false);
+  gemm.tn(gy, s, dcc, H, P2, M, false);
+  for (let h = 0; h < H; h++) {
+    for (let q = 0; q < P; q++) {
+      G.Cre[h * P + q] += dcc[h * P2 + q];
+      G.Cim[h * P + q] -= dcc[h * P2 + P + q];
+    }
+  }
+  // Reverse scan: gs_t = direct_t + conj(Λ̄) gs_{t+1}, in place; Λ̄'s gradient from s_{t−1}.
+  const { lbRe, lbIm } = E.d;
+  const dlbRe = new Float64Array(P);
+  const dlbIm = new Float64Array(P);
   for (let n = 0; n < N; n++) {
-    const gu = gus[n];
-    const pre = tape.encPre[n];
-    const x = tape.inputs[n];
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < H; h++) {
-        let gh = gu[t * H + h];
-        if (encoder_act === 'relu' && pre[t * H + h] < 0) gh = 0;
-        if (gh === 0) continue;
-        g.encB[h] += gh;
-        for (let j = 0; j < d_in; j++) g.encW[h * d_in + j] += gh * x[t * d_in + j];
+    for (let t = T - 1; t >= 0; t--) {
+      const so = (n * T + t) * P2;
+      for (let q = 0; q < P; q++) {
+        let nr = gs[so + q];
+        let ni = gs[so + P + q];
+        if (t < T - 1) {
+          const cr = gs[so + P2 + q];
+          const ci = gs[so + P2 + P + q];
+          nr = nr + lbRe[q] * cr + lbIm[q] * ci;
+          ni = ni - lbIm[q] * cr + lbRe[q] * ci;
+          gs[so + q] = nr;
+          gs[so + P + q] = ni;
+        }
+        if (t > 0) {
+          const pr = s[so - P2 + q];
+          const pi = s[so - P2 + P + q];
+          dlbRe[q] += nr * pr + ni * pi;
+          dlbIm[q] += -nr * pi + ni * pr;
+        }
       }
     }
   }
-  return g;
+  // bv_t = B̄ v_t with gradient gs_t.
+  const dbb = new Float64Array(P2 * H);
+  gemm.tn(gs, v, dbb, P2, H, M, false);
+  gemm.nn(gs, E.bb, gv, M, H, P2, true);
+  // BatchNorm: v = γ x̂ + β, x̂ = (x − μ)·invStd with batch statistics.
+  const sumG = new Float64Array(H);
+  const sumGX = new Float64Array(H);
+  for (let r = 0; r < M; r++) {
+    for (let h = 0; h < H; h++) {
+      const i = r * H + h;
+      G.beta[h] += gv[i];
+      G.gamma[h] += gv[i] * xhat[i];
+      const gx = gv[i] * L.gamma[h];
+      sumG[h] += gx;
+      sumGX[h] += gx * xhat[i];
+    }
+  }
+  for (let r = 0; r < M; r++) {
+    for (let h = 0; h < H; h++) {
+      const i = r * H + h;
+      const gx = gv[i] * L.gamma[h];
+      gu[i] += tp.invStd[h] * (gx - sumG[h] / M - (xhat[i] * sumGX[h]) / M);
+    }
+  }
+  chainZoh(L, E.d, E.bMask, dlbRe, dlbIm, dbb.subarray(0, P * H), dbb.subarray(P * H), G, H);
 }
 
 /**
