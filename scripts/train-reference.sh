@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Train every reference model of models/ (models/README.md), one after the other.
+# Resumable: a finished model is skipped, an interrupted one resumes from its checkpoint in
+# runs/. Needs `npm run build` and Debian's dataset-fashion-mnist (docs/training.md).
+# Usage: scripts/train-reference.sh [name…]   (default: all, in the order below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SFMNIST="--task sfmnist --d-model 64 --d-state 64 --layers 2 --epochs 10 --batch 32 --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --eval-limit 2000 --threads 2"
+DENOISE="--task denoise --d-model 64 --d-state 64 --layers 2 --epochs 20 --batch 16 --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1"
+
+declare -A ARGS=(
+  [sfmnist-s0]="$SFMNIST --sparsity 0"
+  [sfmnist-s90]="$SFMNIST --sparsity 0.9"
+  # Iso-compute: a small dense model with as many parameters (7,463) as the nonzeros of the
+  # 80%-sparse H = P = 64 model (about 7,450).
+  [sfmnist-h29-s0]="${SFMNIST/--d-model 64 --d-state 64/--d-model 29 --d-state 29} --sparsity 0"
+  [sfmnist-s80]="$SFMNIST --sparsity 0.8"
+  [sfmnist-s50]="$SFMNIST --sparsity 0.5"
+  [sfmnist-s95]="$SFMNIST --sparsity 0.95"
+  [denoise-s0]="$DENOISE --sparsity 0"
+  [denoise-s90]="$DENOISE --sparsity 0.9"
+)
+ORDER=(denoise-s0 denoise-s90 sfmnist-s0 sfmnist-s90 sfmnist-h29-s0 sfmnist-s80 sfmnist-s50 sfmnist-s95)
+
+mkdir -p runs models
+for name in "${@:-${ORDER[@]}}"; do
+  [[ -n "${ARGS[$name]:-}" ]] || { echo "train-reference: unknown model $name (known: ${ORDER[*]})" >&2; exit 2; }
+  if [[ -f "models/$name.safetensors" ]]; then echo "train-reference: $name done"; continue; fi
+  resume=(); [[ -f "runs/$name.ckpt" ]] && resume=(--resume)
+  echo "train-reference: $name"
+  # shellcheck disable=SC2086
+  node dist/sparrow.cjs train ${ARGS[$name]} --checkpoint "runs/$name.ckpt" --checkpoint-every 50 \
+    -o "models/$name.safetensors" --quantized "models/$name.q.safetensors" "${resume[@]}"
+done
