@@ -72,6 +72,7 @@ interface TrainCliOptions extends TaskCliOptions {
   pruneStart: number;
   pruneEnd: number;
   pruneEvery?: number;
+  prunedWeights: 'zero' | 'ste';
   epochs: number;
   batch: number;
   lr: number;
@@ -165,6 +166,7 @@ export function addTrainCommands(program: Command): void {
     .addOption(new Option('--distribution <d>', 'how sparsity is spread over the matrices').choices(['uniform', 'erk']).default('erk'))
     .option('--prune-start <f>', 'fraction of training where pruning starts', numArg(0, 1), 0.05)
     .option('--prune-end <f>', 'fraction of training where the target sparsity is reached', numArg(0, 1), 0.9)
+    .addOption(new Option('--pruned-weights <m>', 'zero: pruned weights are set to 0 after every update and stay pruned; ste: they keep training on the straight-through gradient and may come back').choices(['zero', 'ste']).default('zero'))
     .option('--prune-every <steps>', 'steps between mask updates (default: half an epoch)', intArg(1, 1e9))
     .option('--epochs <n>', 'passes over the training split', intArg(1, 10000), 10)
     .option('--batch <n>', 'examples per optimizer step', intArg(1, 4096), 32)
@@ -199,7 +201,7 @@ export function addTrainCommands(program: Command): void {
         ssmLr: o.ssmLr,
         weightDecay: o.weightDecay,
         clip: o.clip,
-        prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution },
+        prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution, pruned: o.prunedWeights },
         ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}),
         ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),
       };

@@ -28,7 +28,16 @@ export interface TrainOptions extends AdamOptions {
   seed: number;
   warmupSteps?: number;
   /** Target sparsity and distribution of the iterative pruning (0: dense). */
-  prune: PruneSchedule & { distribution: PruneDistribution };
+  prune: PruneSchedule & {
+    distribution: PruneDistribution;
+    /**
+     * What happens to pruned weights between mask updates. 'zero' (default): set to 0, with their
+     * AdamW moments, after every update (Zhu & Gupta's gradual pruning; a pruned weight stays
+     * pruned). 'ste': they keep training on the straight-through gradient and may come back at
+     * the next mask update (docs/training.md: with AdamW they drift and churn the masks).
+     */
+    pruned?: 'zero' | 'ste';
+  };
   /** Gradient-norm clip (global L2), 0 = none. */
   clip?: number;
   /** Examples of the training split used per epoch (default all). */
@@ -84,7 +93,7 @@ export function epochOrder(task: Task, o: TrainOptions, epoch: number): Int32Arr
   return order;
 }
 
-/** Masks of magnitude pruning to `sparsity` over the current weights (all of them: pruned weights kept training, straight-through). */
+/** Masks of magnitude pruning to `sparsity` over the current weights (of every entry: with 'ste', pruned weights kept training and compete again). */
 export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution): Masks {
   const { model } = pruneModel(exportModel(p), { sparsity, distribution });
   const pattern = (m: Matrix): Uint8Array => {
@@ -100,6 +109,20 @@ export function computeMasks(p: TrainParams, sparsity: number, distribution: Pru
     if (L.gateWeight) masks.set(`layers.${i}.gate.weight`, pattern(L.gateWeight));
   });
   return masks;
+}
+
+/** Set every masked-out weight, and its AdamW moments, to 0. */
+export function applyMasks(st: TrainState): void {
+  paramRefs(st.params).forEach((r, k) => {
+    const mask = r.maskName ? st.masks.get(r.maskName) : undefined;
+    if (!mask) return;
+    for (let i = 0; i < mask.length; i++) {
+      if (mask[i]) continue;
+      r.value[i] = 0;
+      st.adam.m[k][i] = 0;
+      st.adam.v[k][i] = 0;
+    }
+  });
 }
 
 /** Fraction of masked-out entries over every prunable matrix. */
@@ -182,12 +205,17 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
       order = epochOrder(task, o, epoch);
       orderEpoch = epoch;
     }
-    if (pruneNow(o.prune, st.step, total)) st.masks = computeMasks(st.params, Math.min(0.99, sparsityAt(o.prune, st.step, total)), o.prune.distribution);
+    const zeroPruned = (o.prune.pruned ?? 'zero') === 'zero';
+    if (pruneNow(o.prune, st.step, total)) {
+      st.masks = computeMasks(st.params, Math.min(0.99, sparsityAt(o.prune, st.step, total)), o.prune.distribution);
+      if (zeroPruned) applyMasks(st);
+    }
     const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);
     const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices) : batchGradient(st, task, indices);
     const g = paramRefs(grads);
     clipGradients(g, o.clip ?? 0);
     adamStep(refs, g, st.adam, o, lrScale(st.step, total, warmup));
+    if (zeroPruned && st.masks.size > 0) applyMasks(st);
     st.step++;
     taken++;
     st.epochLoss += loss;

@@ -4,7 +4,7 @@
 
 import { describeModel } from '../../host/model/describe';
 import { ModelConfig } from '../../host/model/types';
-import { exportModel } from '../../host/train/params';
+import { exportModel, paramRefs } from '../../host/train/params';
 import { sparsityAt, pruneNow } from '../../host/train/optim';
 import { Task } from '../../host/train/task';
 import { parseCheckpoint, serializeCheckpoint } from '../../host/train/checkpoint';
@@ -79,6 +79,21 @@ describe('training a tiny model', () => {
     expect(describeModel(model).matrixSparsity).toBeCloseTo(0.6, 1);
     expect(evaluate(model, task, 64)).toBe(st.history[2].testMetric);
   });
+
+  test("pruned weights are 0 with their AdamW moments ('zero', the default); with 'ste' they keep training", async () => {
+    const masked = (s: TrainState) => paramRefs(s.params).flatMap((r, k) => {
+      const m = r.maskName ? s.masks.get(r.maskName) : undefined;
+      return m ? Array.from(m).flatMap((keep, i) => (keep ? [] : [[r.value[i], s.adam.m[k][i], s.adam.v[k][i]]])) : [];
+    });
+    const zero = masked(st);
+    expect(zero.length).toBeGreaterThan(10);
+    expect(zero.every(([w, m, v]) => w === 0 && m === 0 && v === 0)).toBe(true);
+    const ste = newTrainState(options());
+    const o = options({ prune: { ...options().prune, pruned: 'ste' } });
+    await train(task, o, ste);
+    expect(masked(ste).filter(([w]) => w !== 0).length).toBeGreaterThan(masked(ste).length / 2);
+    expect(describeModel(exportModel(ste.params, ste.masks)).matrixSparsity).toBeCloseTo(0.6, 1);
+  }, 60_000);
 });
 
 test('a run stopped and resumed continues exactly as the uninterrupted run', async () => {
