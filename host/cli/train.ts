@@ -74,6 +74,7 @@ interface TrainCliOptions extends TaskCliOptions {
   pruneEvery?: number;
   prunedWeights: 'zero' | 'ste';
   epochs: number;
+  qatEpochs: number;
   batch: number;
   lr: number;
   ssmLr: number;
@@ -169,6 +170,7 @@ export function addTrainCommands(program: Command): void {
     .addOption(new Option('--pruned-weights <m>', 'zero: pruned weights are set to 0 after every update and stay pruned; ste: they keep training on the straight-through gradient and may come back').choices(['zero', 'ste']).default('zero'))
     .option('--prune-every <steps>', 'steps between mask updates (default: half an epoch)', intArg(1, 1e9))
     .option('--epochs <n>', 'passes over the training split', intArg(1, 10000), 10)
+    .option('--qat-epochs <n>', 'quantization-aware fine-tuning: the last n epochs train through the w8a16 weight grids', intArg(0, 10000), 0)
     .option('--batch <n>', 'examples per optimizer step', intArg(1, 4096), 32)
     .option('--lr <x>', 'peak learning rate (warm-up, then cosine decay)', numArg(0, 1), 0.004)
     .option('--ssm-lr <x>', 'peak learning rate of Λ, Δ and B (no weight decay)', numArg(0, 1), 0.001)
@@ -191,10 +193,12 @@ export function addTrainCommands(program: Command): void {
       const config: ModelConfig = { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate };
       const limitSteps = Math.floor(Math.min(task.size('train'), o.trainLimit ?? Infinity) / o.batch);
       if (limitSteps < 1) throw new SparrowError(`train: ${Math.min(task.size('train'), o.trainLimit ?? Infinity)} training examples are fewer than one batch of ${o.batch}`);
+      if (o.qatEpochs > o.epochs) throw new SparrowError(`train: --qat-epochs ${o.qatEpochs} is more than --epochs ${o.epochs}`);
       if (o.pruneEnd < o.pruneStart) throw new SparrowError(`train: --prune-end ${o.pruneEnd} is before --prune-start ${o.pruneStart}`);
       const options: TrainOptions = {
         config,
         epochs: o.epochs,
+        ...(o.qatEpochs ? { qatEpochs: o.qatEpochs } : {}),
         batchSize: o.batch,
         seed: o.seed,
         lr: o.lr,

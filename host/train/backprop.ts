@@ -26,6 +26,7 @@
 
 import { ModelConfig } from '../model/types';
 import { gemm } from './gemm';
+import { fakeQuantize, fakeQuantizeLambda } from './qat';
 import { BN_EPS, BN_MOMENTUM, Discrete, discretize, LayerParams, Masks, TrainParams, zerosLike } from './params';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -42,6 +43,8 @@ interface LayerEff {
   bb: Float64Array;
   /** C (masked) as a real [H, 2P]: row h is [C_re[h] | −C_im[h]], so Re(C s) = Cc·[Re s | Im s]. */
   cc: Float64Array;
+  /** D (on its int8 grid under QAT). */
+  D: Float64Array;
   gateW?: Float64Array;
 }
 
@@ -51,24 +54,37 @@ interface Effective {
   layers: LayerEff[];
 }
 
-function effective(p: TrainParams, masks: Masks): Effective {
+/**
+ * The weights the forward pass uses: masked, and with `qat` on the grids `sparrow quantize`
+ * stores them on (host/train/qat.ts): encoder, decoder, gate and D as int8, B̄ re/im and C
+ * re/im as int8 sharing one grid each, Λ̄ in Q15. The backward pass differentiates with
+ * these and hands the gradients to the float parameters (straight-through).
+ */
+export function effective(p: TrainParams, masks: Masks, qat = false): Effective {
   const { d_model: H, d_state: P } = p.config;
+  const q1 = (w: Float64Array, what: string): Float64Array => (qat ? fakeQuantize([w], 127, what)[0] : w);
   return {
-    encW: masked(p.encW, masks.get('encoder.weight')),
-    decW: masked(p.decW, masks.get('decoder.weight')),
+    encW: q1(masked(p.encW, masks.get('encoder.weight')), 'encoder.weight'),
+    decW: q1(masked(p.decW, masks.get('decoder.weight')), 'decoder.weight'),
     layers: p.layers.map((L, i) => {
       const bMask = masks.get(`layers.${i}.ssm.B`);
-      const d = discretize(L, H, bMask);
+      let d = discretize(L, H, bMask);
+      if (qat) {
+        const [bbRe, bbIm] = fakeQuantize([d.bbRe, d.bbIm], 127, `layers.${i}.ssm.B`);
+        const [lbRe, lbIm] = fakeQuantizeLambda(d.lbRe, d.lbIm);
+        d = { ...d, bbRe, bbIm, lbRe, lbIm };
+      }
       const bb = new Float64Array(2 * P * H);
       bb.set(d.bbRe);
       bb.set(d.bbIm, P * H);
       const cMask = masks.get(`layers.${i}.ssm.C`);
+      let [cRe, cIm] = [masked(L.Cre, cMask), masked(L.Cim, cMask)];
+      if (qat) [cRe, cIm] = fakeQuantize([cRe, cIm], 127, `layers.${i}.ssm.C`);
       const cc = new Float64Array(H * 2 * P);
       for (let h = 0; h < H; h++) {
         for (let q = 0; q < P; q++) {
-          const keep = !cMask || cMask[h * P + q];
-          cc[h * 2 * P + q] = keep ? L.Cre[h * P + q] : 0;
-          cc[h * 2 * P + P + q] = keep ? -L.Cim[h * P + q] : 0;
+          cc[h * 2 * P + q] = cRe[h * P + q];
+          cc[h * 2 * P + P + q] = -cIm[h * P + q];
         }
       }
       return {
@@ -76,7 +92,8 @@ function effective(p: TrainParams, masks: Masks): Effective {
         bMask,
         bb,
         cc,
-        ...(L.gateW ? { gateW: masked(L.gateW, masks.get(`layers.${i}.gate.weight`)) } : {}),
+        D: q1(L.D, `layers.${i}.ssm.D`),
+        ...(L.gateW ? { gateW: q1(masked(L.gateW, masks.get(`layers.${i}.gate.weight`)), `layers.${i}.gate.weight`) } : {}),
       };
     }),
   };
@@ -125,9 +142,9 @@ function addColumnSums(a: Float64Array, rows: number, cols: number, colSum: Floa
  * running statistics move toward this batch's (training); the batch statistics are used
  * either way, as in training mode.
  */
-export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true): { outputs: Float64Array[]; tape: Tape } {
+export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true, qat = false): { outputs: Float64Array[]; tape: Tape } {
   const { d_in, d_model: H, d_out, encoder_act } = p.config;
-  const eff = effective(p, masks);
+  const eff = effective(p, masks, qat);
   const N = inputs.length;
   const M = N * T;
   const x = new Float64Array(M * d_in);
@@ -191,7 +208,7 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
   }
   // y = D v + Re(C s); a = act(y), keeping act′(y) for the backward pass.
   const y = new Float64Array(M * H);
-  for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) y[r * H + h] = L.D[h] * v[r * H + h];
+  for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) y[r * H + h] = E.D[h] * v[r * H + h];
   gemm.nt(s, E.cc, y, M, H, P2, true);
   const actGrad = new Float64Array(M * H);
   const a = y; // y is dead once act′(y) is taken: a overwrites it
@@ -277,7 +294,7 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
     for (let h = 0; h < H; h++) {
       const i = r * H + h;
       G.D[h] += gy[i] * v[i];
-      gv[i] = L.D[h] * gy[i];
+      gv[i] = E.D[h] * gy[i];
     }
   }
   // y = C_re s_re − C_im s_im: the gradient of s directly, then of C.

@@ -41,7 +41,7 @@ interface Snapshot {
 }
 
 type Request =
-  | ({ kind: 'grad'; id: number; indices: Int32Array; step: number } & Snapshot)
+  | ({ kind: 'grad'; id: number; indices: Int32Array; step: number; qat: boolean } & Snapshot)
   | ({ kind: 'eval'; id: number; from: number; to: number; mode: EvalMode } & Snapshot);
 
 /** A request before it is numbered. */
@@ -79,10 +79,10 @@ export function loadStats(p: TrainParams, stats: Float64Array): void {
  * Gradient of the mean loss over `indices` of the training split (BatchNorm running
  * statistics of `p` move toward this share's). A non-finite loss is an error naming the step.
  */
-export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number): { grads: TrainParams; loss: number } {
+export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat = false): { grads: TrainParams; loss: number } {
   const examples = Array.from(indices, (i) => task.example('train', i));
   const T = examples[0].T;
-  const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true);
+  const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat);
   let loss = 0;
   const gradOut = outputs.map((o, n) => {
     const r = task.loss(Float32Array.from(o), examples[n]);
@@ -128,7 +128,7 @@ export function runTrainWorker(): void {
     try {
       task ??= makeTask(init.task);
       if (r.kind === 'grad') {
-        const { grads, loss } = shareGradient(p, load(r), task, r.indices, r.step);
+        const { grads, loss } = shareGradient(p, load(r), task, r.indices, r.step, r.qat);
         const reply: Reply = { id: r.id, kind: 'grad', grads: flattenParams(grads), loss, stats: flattenStats(p) };
         port.postMessage(reply, [reply.grads.buffer as ArrayBuffer, reply.stats.buffer as ArrayBuffer]);
       } else {
@@ -209,13 +209,13 @@ export class TrainPool {
   }
 
   /** The batch gradient over `indices`, split across the threads; updates p's BatchNorm running statistics. */
-  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number): Promise<{ grads: TrainParams; loss: number }> {
+  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat = false): Promise<{ grads: TrainParams; loss: number }> {
     const parts = shares(indices.length, this.threads).filter(([a, b]) => b > a);
     const snap = this.snapshot(p, masks);
-    const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, ...snap }));
+    const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, qat, ...snap }));
     // Catch now so a worker's failure cannot become an unhandled rejection while share 0 runs.
     const settled = remote.map((r) => r.then((v) => ({ v }), (e: Error) => ({ e })));
-    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step);
+    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step, qat);
     const n = indices.length;
     const w0 = (parts[0][1] - parts[0][0]) / n;
     const total = flattenParams(local.grads).map((g) => g * w0);

@@ -130,7 +130,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
   let result: { done: boolean };
   try {
     result = await train(task, options, state, {
-      gradient: (st, indices) => pool.gradient(st.params, st.masks, indices, st.step),
+      gradient: (st, indices, qat) => pool.gradient(st.params, st.masks, indices, st.step, qat),
       evaluate: async (st) => task.reduceMetric(await pool.metricValues(st.params, st.masks, evalN(options.evalLimit), args.evalMode)),
       onStep: (st, s) => ui.step({ epoch: s.epoch + 1, epochs: options.epochs, stepInEpoch: s.stepInEpoch, stepsPerEpoch: s.stepsPerEpoch, loss: s.loss, sparsity: s.sparsity, seqStepsPerSecond: rate(st) }),
       onEpoch: (_st, rec) => ui.epoch(rec, { seqStepsPerSecond: (rec.stepsPerSecond * options.batchSize * task.T), metricName: task.metricName }),

@@ -40,6 +40,8 @@ export interface TrainOptions extends AdamOptions {
   };
   /** Gradient-norm clip (global L2), 0 = none. */
   clip?: number;
+  /** Quantization-aware fine-tuning: the last this many epochs train through the w8a16 grids (default 0). */
+  qatEpochs?: number;
   /** Examples of the training split used per epoch (default all). */
   trainLimit?: number;
   /** Examples of the test split evaluated after each epoch (default all). */
@@ -147,8 +149,8 @@ export function evaluate(model: Model, task: Task, limit = Infinity, onProgress?
 }
 
 /** The gradient of one mini-batch (summed loss / batch size) and its mean loss, on this thread. */
-export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>): { grads: TrainParams; loss: number } {
-  return shareGradient(st.params, st.masks, task, indices, st.step);
+export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>, qat = false): { grads: TrainParams; loss: number } {
+  return shareGradient(st.params, st.masks, task, indices, st.step, qat);
 }
 
 function clipGradients(grads: ReturnType<typeof paramRefs>, clip: number): void {
@@ -172,7 +174,7 @@ export interface TrainHooks {
   /** Asked before every step: true stops the call (a time box); resumable. */
   shouldStop?: () => boolean;
   /** A replacement for batchGradient (the worker pool). */
-  gradient?: (st: TrainState, indices: Int32Array) => Promise<{ grads: TrainParams; loss: number }>;
+  gradient?: (st: TrainState, indices: Int32Array, qat: boolean) => Promise<{ grads: TrainParams; loss: number }>;
   /** A replacement for evaluate (the worker pool, conv mode): the test metric of the current parameters. */
   evaluate?: (st: TrainState) => Promise<number>;
 }
@@ -211,7 +213,8 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
       if (zeroPruned) applyMasks(st);
     }
     const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);
-    const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices) : batchGradient(st, task, indices);
+    const qat = epoch >= o.epochs - (o.qatEpochs ?? 0);
+    const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices, qat) : batchGradient(st, task, indices, qat);
     const g = paramRefs(grads);
     clipGradients(g, o.clip ?? 0);
     adamStep(refs, g, st.adam, o, lrScale(st.step, total, warmup));

@@ -6,7 +6,10 @@ import { dequantizeModel } from '../../host/export/dequantize';
 import { toDense } from '../../host/model/model';
 import { randomModel } from '../../host/model/random';
 import { Matrix } from '../../host/model/types';
+import { effective } from '../../host/train/backprop';
+import { exportModel, initParams } from '../../host/train/params';
 import { fakeQuantize, fakeQuantizeLambda } from '../../host/train/qat';
+import { computeMasks } from '../../host/train/trainer';
 import { makeRng } from '../../host/util/rng';
 
 const f64 = (m: Matrix): Float64Array => Float64Array.from(toDense(m).values);
@@ -39,4 +42,32 @@ test('a hand case: max |w| = 0.5 → grid 2^−7 (2^8 · 0.5 = 128 would overflo
   const [q] = fakeQuantize([Float64Array.from([0.5, -0.25, 0.0039, 0.004, -0.3])], 127, 'w');
   // grid 2^-7 = 0.0078125: 0.0039 → round(0.49920) = 0; 0.004 → round(0.512) = 1; −0.3 → −round(38.4) = −38
   expect(Array.from(q)).toEqual([0.5, -0.25, 0, 1 / 128, -38 / 128]);
+});
+
+test('under QAT the forward pass uses exactly the weights `sparrow quantize` stores for the exported model', () => {
+  const config = { d_in: 3, d_model: 8, d_state: 5, d_out: 2, n_layers: 2, act: 'gelu' as const, encoder_act: 'none' as const, gate: true };
+  const p = initParams(config, 4);
+  const masks = computeMasks(p, 0.5, 'uniform');
+  const rng = makeRng(5);
+  const model = exportModel(p, masks);
+  const d = dequantizeModel(quantizeModel(model, { sequences: [{ data: Float64Array.from({ length: 150 }, () => rng.normal()), T: 50 }] }));
+  const eff = effective(p, masks, true);
+  const H = 8;
+  const P = 5;
+  const same = (got: ArrayLike<number>, want: Matrix | Float32Array) => expect(Array.from(got)).toEqual(Array.from(want instanceof Float32Array ? want : toDense(want).values));
+  same(eff.encW, d.encoderWeight);
+  same(eff.decW, d.decoderWeight);
+  eff.layers.forEach((E, l) => {
+    const D = d.layers[l];
+    same(E.bb.subarray(0, P * H), D.B_re);
+    same(E.bb.subarray(P * H), D.B_im);
+    same(Float64Array.from({ length: H * P }, (_, k) => E.cc[Math.floor(k / P) * 2 * P + (k % P)]), D.C_re);
+    same(Float64Array.from({ length: H * P }, (_, k) => -E.cc[Math.floor(k / P) * 2 * P + P + (k % P)] + 0), D.C_im);
+    same(E.D, D.D);
+    same(E.gateW!, D.gateWeight!);
+    same(E.d.lbRe, D.lambdaRe);
+    same(E.d.lbIm, D.lambdaIm);
+  });
+  // Without QAT the same weights are the float ones (masked): most differ from the grid.
+  expect(Array.from(effective(p, masks, false).encW)).not.toEqual(Array.from(eff.encW));
 });

@@ -97,7 +97,8 @@ describe('worker pool', () => {
 
 describe('sparrow train and eval', () => {
   test('trains, writes float and w8a16 models whose recorded metrics `sparrow eval` reproduces', () => {
-    const r = sparrow('train', ...TINY, '--threads', '2', '-o', 'a.safetensors', '--quantized', 'a.q.safetensors', '--json');
+    // The last epoch fine-tunes through the w8a16 grids (QAT), over both threads.
+    const r = sparrow('train', ...TINY, '--threads', '2', '--qat-epochs', '1', '-o', 'a.safetensors', '--quantized', 'a.q.safetensors', '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const summary = JSON.parse(r.stdout);
@@ -164,6 +165,7 @@ describe('sparrow train and eval', () => {
     ['conv mode on a quantized model', ['eval', 'a.q.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--mode', 'conv'], /--mode conv is for float models/],
     ['a missing model', ['eval', 'missing.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist'], /missing\.safetensors: cannot read the model \(ENOENT\)/],
     ['an unknown task', ['train', '--task', 'mnist', '-o', 'x.safetensors'], /--task.*mnist.*sfmnist, denoise/],
+    ['more QAT epochs than epochs', ['train', ...TINY, '--qat-epochs', '3', '-o', 'x.safetensors'], /--qat-epochs 3 is more than --epochs 2/],
     ['a sparsity of 1', ['train', ...TINY, '--sparsity', '1', '-o', 'x.safetensors'], /--sparsity.*\[0, 0\.99\]/],
   ])('%s: one line, non-zero exit', (_name, args, pattern) => {
     const r = sparrow(...args);
