@@ -11,14 +11,7 @@ import { EXECUTION_MODES, ExecutionMode } from '../bench/cost';
 import { benchHtml, benchMarkdown, benchText } from '../bench/report';
 import { writeFileAtomic } from '../util/atomic';
 import { SparrowError } from '../util/errors';
-
-function intArg(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}"`);
-    return n;
-  };
-}
+import { intArg } from './options';
 
 /** --boards all | name,name | path/to/board.json,… */
 export function parseBoards(spec: string): Board[] {

@@ -6,7 +6,7 @@
 // every figure comes from host/emulator/report.ts, the page from html.ts.
 // ============================================================================
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { writeSequence } from '../model/sequence';
 import { writeFileAtomic } from '../util/atomic';
 import { DEFAULT_CHIP, loadChip } from '../emulator/chip';
@@ -16,17 +16,10 @@ import { emulateModel, emulationJson, emulatorInput, emulatorTaskInput, formatEm
 import { SparrowError } from '../util/errors';
 import { makeTask } from '../train/tasks';
 import { addTaskOptions, TaskCliOptions, taskSpec } from './train';
+import { intArg } from './options';
 
 /** Steps of the event raster in the HTML page (the first ones). */
 const HTML_RASTER_STEPS = 120;
-
-function intArg(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}"`);
-    return n;
-  };
-}
 
 interface EmulateCliOptions extends Partial<TaskCliOptions> {
   examples: number;

@@ -4,7 +4,7 @@
 // stderr and a non-zero exit; SPARROW_DEBUG=1 adds the stack of internal errors.
 // ============================================================================
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import * as path from 'path';
 import { compileCToDirectory, compileToDirectory, compileInMemory } from '../compile/files';
 import { EXECUTION_MODES, ExecutionMode } from '../bench/cost';
@@ -32,28 +32,13 @@ import { writeFileAtomic } from '../util/atomic';
 import { createRunner } from '../runtime/runtime';
 import { readFirmware } from '../runtime/files';
 import { SparrowError } from '../util/errors';
+import { intArg, numArg } from './options';
 
 const VERSION = '0.1.0';
 
 // ---------------------------------------------------------------------------
-// Option parsers: reject bad numbers at parse time with the option's name.
+// Output (option parsers are in options.ts).
 // ---------------------------------------------------------------------------
-
-function intOption(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}"`);
-    return n;
-  };
-}
-
-function floatOption(min: number, maxExclusive: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n >= maxExclusive) throw new InvalidArgumentError(`expected a number in [${min}, ${maxExclusive}), got "${value}"`);
-    return n;
-  };
-}
 
 function print(json: boolean, value: unknown, text: () => string): void {
   process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text() + '\n');
@@ -80,8 +65,8 @@ export function buildProgram(): Command {
     .description('compile a model into firmware.wasm + manifest.json (f32 engine for float models, integer engine for quantized ones)')
     .argument('<model>', 'model file (.safetensors)')
     .requiredOption('-o, --out <dir>', 'output directory')
-    .option('--golden-steps <n>', 'input steps embedded for selftest()', intOption(16, 100000), 16)
-    .option('--golden-seed <n>', 'seed of the golden inputs', intOption(0, 2 ** 31 - 1), 1)
+    .option('--golden-steps <n>', 'input steps embedded for selftest()', intArg(16, 100000), 16)
+    .option('--golden-seed <n>', 'seed of the golden inputs', intArg(0, 2 ** 31 - 1), 1)
     .option('--no-wasm-opt', 'skip the binaryen wasm-opt pass')
     .addOption(new Option('--format <format>', 'integer engine: sparse format of table-driven matrices (auto = smallest per matrix)').choices(['auto', ...SPARSE_FORMATS]).default('auto'))
     .addOption(new Option('--kernel <strategy>', 'integer engine: csr = table-driven kernels, unrolled = weights in code, auto = per matrix by the cost model for --board').choices(['csr', 'unrolled', 'auto']).default('csr'))
@@ -126,9 +111,9 @@ export function buildProgram(): Command {
     .argument('<model>', 'float model .safetensors')
     .requiredOption('-o, --out <file>', 'output quantized .safetensors')
     .option('--calib <file>', 'calibration inputs, a [T, d_in] .npy or .csv sequence')
-    .option('--calib-random <steps>', 'calibrate on this many steps of N(0, 1) inputs instead', intOption(1, 10_000_000))
+    .option('--calib-random <steps>', 'calibrate on this many steps of N(0, 1) inputs instead', intArg(1, 10_000_000))
     .option('--per-channel', 'one scale per weight row instead of per matrix', false)
-    .option('--seed <n>', 'seed of --calib-random', intOption(0, 2 ** 31 - 1), 0)
+    .option('--seed <n>', 'seed of --calib-random', intArg(0, 2 ** 31 - 1), 0)
     .option('--json', 'machine-readable output')
     .action((modelPath: string, o: { out: string; calib?: string; calibRandom?: number; perChannel: boolean; seed: number; json?: boolean }) => {
       if ((o.calib === undefined) === (o.calibRandom === undefined)) throw new SparrowError('quantize: give exactly one of --calib <file> or --calib-random <steps>');
@@ -189,16 +174,16 @@ export function buildProgram(): Command {
     .command('random')
     .description('write a random stable model (seeded), e.g. for tests and benchmarks')
     .requiredOption('-o, --out <file>', 'output .safetensors')
-    .option('--d-in <n>', 'input features', intOption(1, 65535), 1)
-    .option('--d-model <n>', 'model width H', intOption(1, 65535), 32)
-    .option('--d-state <n>', 'complex states P per layer', intOption(1, 65535), 32)
-    .option('--d-out <n>', 'output features', intOption(1, 65535), 1)
-    .option('--layers <n>', 'number of layers', intOption(1, 64), 2)
+    .option('--d-in <n>', 'input features', intArg(1, 65535), 1)
+    .option('--d-model <n>', 'model width H', intArg(1, 65535), 32)
+    .option('--d-state <n>', 'complex states P per layer', intArg(1, 65535), 32)
+    .option('--d-out <n>', 'output features', intArg(1, 65535), 1)
+    .option('--layers <n>', 'number of layers', intArg(1, 64), 2)
     .addOption(new Option('--act <act>', 'block activation').choices(['gelu', 'relu']).default('gelu'))
     .addOption(new Option('--encoder-act <act>', 'encoder activation').choices(['none', 'relu']).default('none'))
     .option('--gate', 'add the sigmoid gate (GLU-style) to each block', false)
-    .option('--sparsity <s>', 'fraction of zero matrix weights', floatOption(0, 1), 0)
-    .option('--seed <n>', 'random seed', intOption(0, 2 ** 31 - 1), 0)
+    .option('--sparsity <s>', 'fraction of zero matrix weights', numArg(0, 1, true), 0)
+    .option('--seed <n>', 'random seed', intArg(0, 2 ** 31 - 1), 0)
     .option('--json', 'machine-readable output')
     .action((o: { out: string; dIn: number; dModel: number; dState: number; dOut: number; layers: number; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; gate: boolean; sparsity: number; seed: number; json?: boolean }) => {
       const model = randomModel({
@@ -247,7 +232,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--act <act>', 'block activation').choices(['gelu', 'relu']).default('gelu'))
     .addOption(new Option('--encoder-act <act>', 'encoder activation').choices(['none', 'relu']).default('none'))
     .option('--conj-sym', 'the checkpoint keeps P/2 conjugate-symmetric states (output 2·Re(C s)): fold the 2 into C', false)
-    .option('--bn-eps <eps>', 'BatchNorm epsilon when folding running statistics', floatOption(0, 1), 1e-5)
+    .option('--bn-eps <eps>', 'BatchNorm epsilon when folding running statistics', numArg(0, 1, true), 1e-5)
     .option('--json', 'machine-readable output')
     .action((file: string, o: { out: string; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; conjSym: boolean; bnEps: number; json?: boolean }) => {
       const model = importS5(readImportFile(file), file, { act: o.act, encoderAct: o.encoderAct, conjSym: o.conjSym, bnEps: o.bnEps });
@@ -284,7 +269,7 @@ export function buildProgram(): Command {
     .command('demo')
     .description('compile the bundled example model, stream a signal through it, print latency, memory and outputs')
     .option('--model <file>', 'model to use', path.join(__dirname, '..', 'models', 'example-h64-p64-s90.safetensors'))
-    .option('--steps <n>', 'time steps to stream', intOption(100, 10_000_000), 20000)
+    .option('--steps <n>', 'time steps to stream', intArg(100, 10_000_000), 20000)
     .action((o: { model: string; steps: number }) => {
       process.stdout.write(runDemo(o.model, o.steps) + '\n');
     });

@@ -4,20 +4,13 @@
 // and output only.
 // ============================================================================
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { loadBoard } from '../bench/boards';
 import { EXECUTION_MODES, ExecutionMode } from '../bench/cost';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
 import { diffToFile, patchToFile } from '../patch/files';
 import { SparrowError } from '../util/errors';
-
-function intArg(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}"`);
-    return n;
-  };
-}
+import { intArg } from './options';
 
 interface DiffCliOptions {
   out: string;

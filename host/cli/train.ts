@@ -14,22 +14,7 @@ import { EvalMode } from '../train/pool';
 import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
 import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
 import { TrainOptions } from '../train/trainer';
-
-function intArg(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}], got "${value}"`);
-    return n;
-  };
-}
-
-function numArg(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}], got "${value}"`);
-    return n;
-  };
-}
+import { intArg, numArg } from './options';
 
 export interface TaskCliOptions {
   task: 'sfmnist' | 'denoise';
