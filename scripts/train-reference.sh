@@ -3,6 +3,8 @@
 # Resumable: a finished model is skipped, an interrupted one resumes from its checkpoint in
 # runs/. Needs `npm run build` and Debian's dataset-fashion-mnist (docs/training.md).
 # Usage: scripts/train-reference.sh [name…]   (default: all, in the order below)
+# SPARROW_CJS=path/to/sparrow.cjs runs a frozen copy of the build, so that rebuilding dist/
+# while the runs go on cannot change the code under them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,6 @@ for name in "${@:-${ORDER[@]}}"; do
   resume=(); [[ -f "runs/$name.ckpt" ]] && resume=(--resume)
   echo "train-reference: $name"
   # shellcheck disable=SC2086
-  node dist/sparrow.cjs train ${ARGS[$name]} --checkpoint "runs/$name.ckpt" --checkpoint-every 50 \
+  node "${SPARROW_CJS:-dist/sparrow.cjs}" train ${ARGS[$name]} --checkpoint "runs/$name.ckpt" --checkpoint-every 50 \
     -o "models/$name.safetensors" --quantized "models/$name.q.safetensors" "${resume[@]}"
 done

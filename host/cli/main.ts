@@ -17,6 +17,7 @@ import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequenc
 import { addBenchCommand } from './bench';
 import { addEmulateCommand } from './emulate';
 import { addTrainCommands } from './train';
+import { addTuneCommand } from './tune';
 import { isTrainWorker, runTrainWorker } from '../train/pool';
 import { addExportOnnxCommand } from './export_onnx';
 import { addPatchCommands } from './patch';
@@ -245,6 +246,7 @@ export function buildProgram(): Command {
   addEmulateCommand(program);
   addPatchCommands(program);
   addTrainCommands(program);
+  addTuneCommand(program);
 
   program
     .command('models')

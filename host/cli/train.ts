@@ -13,6 +13,7 @@ import { SparrowError } from '../util/errors';
 import { EvalMode } from '../train/pool';
 import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
 import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
+import { NOISE_TYPES, NoiseType } from '../train/data/synth_audio';
 import { TrainOptions } from '../train/trainer';
 import { intArg, numArg } from './options';
 
@@ -23,11 +24,41 @@ export interface TaskCliOptions {
   trainSize?: number;
   testSize?: number;
   dataSeed: number;
+  noises?: NoiseType[];
+  classes?: number[];
 }
 
 export function taskSpec(o: TaskCliOptions, limits: { train?: number; test?: number } = {}): TaskSpec {
-  if (o.task === 'sfmnist') return { name: 'sfmnist', dir: o.dataDir, pixelsPerStep: o.pixelsPerStep as 1 | 4, ...(limits.train || limits.test ? { limit: limits } : {}) };
-  return { name: 'denoise', seed: o.dataSeed, ...(o.trainSize ? { trainSize: o.trainSize } : {}), ...(o.testSize ? { testSize: o.testSize } : {}) };
+  if (o.task === 'sfmnist') {
+    if (o.noises) throw new SparrowError('--noises is an option of the denoise task');
+    return { name: 'sfmnist', dir: o.dataDir, pixelsPerStep: o.pixelsPerStep as 1 | 4, ...(limits.train || limits.test ? { limit: limits } : {}), ...(o.classes ? { classes: o.classes } : {}) };
+  }
+  if (o.classes) throw new SparrowError('--classes is an option of the sfmnist task');
+  return { name: 'denoise', seed: o.dataSeed, ...(o.trainSize ? { trainSize: o.trainSize } : {}), ...(o.testSize ? { testSize: o.testSize } : {}), ...(o.noises ? { noises: o.noises } : {}) };
+}
+
+/** `0-4`, `5,7,9`, `0-2,7`: labels 0–9, each at most once. */
+export function parseClasses(value: string): number[] {
+  const out: number[] = [];
+  for (const part of value.split(',')) {
+    const m = /^\s*(\d)\s*(?:-\s*(\d)\s*)?$/.exec(part);
+    if (!m || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) throw new InvalidArgumentError(`expected labels 0-9 as a list or ranges, e.g. 0-4 or 5,7,9; got "${value}"`);
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) {
+      if (out.includes(c)) throw new InvalidArgumentError(`class ${c} is given twice in "${value}"`);
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+/** `white,pink`: noise colours, each at most once. */
+export function parseNoises(value: string): NoiseType[] {
+  const out = value.split(',').map((v) => v.trim());
+  for (const n of out) {
+    if (!(NOISE_TYPES as readonly string[]).includes(n)) throw new InvalidArgumentError(`expected a list of ${NOISE_TYPES.join(', ')}; got "${value}"`);
+  }
+  if (new Set(out).size !== out.length) throw new InvalidArgumentError(`a noise is given twice in "${value}"`);
+  return out as NoiseType[];
 }
 
 export function addTaskOptions(c: Command, mandatory = true): Command {
@@ -41,7 +72,9 @@ export function addTaskOptions(c: Command, mandatory = true): Command {
     }, 4)
     .option('--train-size <n>', 'denoise: examples in the training split (default 2000)', intArg(1, 10_000_000))
     .option('--test-size <n>', 'denoise: examples in the test split (default 200)', intArg(1, 10_000_000))
-    .option('--data-seed <n>', 'denoise: seed of the synthetic data', intArg(0, 2 ** 31 - 1), 1);
+    .option('--data-seed <n>', 'denoise: seed of the synthetic data', intArg(0, 2 ** 31 - 1), 1)
+    .option('--noises <list>', `denoise: noise colours drawn from, e.g. white,pink (default all: ${NOISE_TYPES.join(',')})`, parseNoises)
+    .option('--classes <list>', 'sfmnist: only images of these labels, e.g. 0-4 or 5,7,9 (d_out stays 10)', parseClasses);
 }
 
 interface TrainCliOptions extends TaskCliOptions {

@@ -138,20 +138,26 @@ export function buildLut(f: (x: number) => number, inFrac: number, outFrac: numb
   return t;
 }
 
-export function quantizeModel(model: Model, calib: CalibrationSet, opts: QuantizeOptions = {}): QuantModel {
-  if (model.metadata.quantization !== undefined) throw new SparrowError('model is already quantized');
-  const per = !!opts.perChannel;
-  const ranges = calibrate(model, calib);
-  const fmt = (key: string): number => fracFor(ranges.get(key) ?? 0, 32767, `activation ${key}`);
-  const inputFrac = fmt('x');
-  const encoderFrac = fmt('u.-1');
-  const encFrac = weightFracs('encoder.weight', per, model.encoderWeight);
-  const encoderWeight = quantizeMatrix(model.encoderWeight, encFrac);
-  const encoderBias = quantizeBias('encoder.bias', model.encoderBias, (h) => encFrac[h] + inputFrac);
-  checkAccumulators('encoder.weight', [encoderWeight], encoderBias);
+/**
+ * Every scale of a w8a16 model: the fracs of the int16 tensors and of each int8 weight row.
+ * They fix every requantization shift of the integer engine, and the firmware stores them.
+ */
+export interface QuantFormats {
+  perChannel: boolean;
+  inputFrac: number;
+  outputFrac: number;
+  encoderFrac: number;
+  encoder: Int8Array;
+  layers: { fmt: LayerFormats; normScaleFrac: number; b: Int8Array; c: Int8Array; dFrac: number; gate?: Int8Array }[];
+  decoder: Int8Array;
+}
 
+/** The formats calibration chooses: the largest frac that holds each calibrated range and each weight row. */
+export function chooseFormats(model: Model, ranges: Ranges, perChannel: boolean): QuantFormats {
+  const fmt = (key: string): number => fracFor(ranges.get(key) ?? 0, 32767, `activation ${key}`);
+  const encoderFrac = fmt('u.-1');
   let uIn = encoderFrac;
-  const layers: QLayer[] = model.layers.map((L, i) => {
+  const layers = model.layers.map((L, i) => {
     const p = `layers.${i}.`;
     const y = fmt(`y.${i}`);
     const f: LayerFormats = {
@@ -164,20 +170,67 @@ export function quantizeModel(model: Model, calib: CalibrationSet, opts: Quantiz
       uOut: fmt(`u.${i}`),
     };
     uIn = f.uOut;
-
     let maxScale = 0;
     for (const s of L.normScale) maxScale = Math.max(maxScale, Math.abs(s));
-    const normScaleFrac = fracFor(maxScale, 32767, `${p}norm.scale`);
-    const normScale = Int16Array.from(L.normScale, (s) => roundHalfAway(s * 2 ** normScaleFrac));
-    const normShift = quantizeBias(`${p}norm.shift`, L.normShift, () => normScaleFrac + f.uIn);
-
-    const bFrac = weightFracs(`${p}ssm.B`, per, L.B_re, L.B_im);
-    const cFrac = weightFracs(`${p}ssm.C`, per, L.C_re, L.C_im);
     let maxD = 0;
     for (const d of L.D) maxD = Math.max(maxD, Math.abs(d));
-    const dFrac = fracFor(maxD, 127, `${p}ssm.D`);
-    const q: QLayer = {
+    return {
       fmt: f,
+      normScaleFrac: fracFor(maxScale, 32767, `${p}norm.scale`),
+      b: weightFracs(`${p}ssm.B`, perChannel, L.B_re, L.B_im),
+      c: weightFracs(`${p}ssm.C`, perChannel, L.C_re, L.C_im),
+      dFrac: fracFor(maxD, 127, `${p}ssm.D`),
+      ...(model.config.gate ? { gate: weightFracs(`${p}gate.weight`, perChannel, L.gateWeight!) } : {}),
+    };
+  });
+  return {
+    perChannel,
+    inputFrac: fmt('x'),
+    outputFrac: fmt('o'),
+    encoderFrac,
+    encoder: weightFracs('encoder.weight', perChannel, model.encoderWeight),
+    layers,
+    decoder: weightFracs('decoder.weight', perChannel, model.decoderWeight),
+  };
+}
+
+/** The formats a quantized model was made with. */
+export function formatsOf(q: QuantModel): QuantFormats {
+  const quant = q.metadata.quantization ? (JSON.parse(q.metadata.quantization) as { perChannel?: boolean }) : {};
+  return {
+    perChannel: !!quant.perChannel,
+    inputFrac: q.inputFrac,
+    outputFrac: q.outputFrac,
+    encoderFrac: q.encoderFrac,
+    encoder: q.encoderWeight.rowFrac.slice(),
+    layers: q.layers.map((L) => ({
+      fmt: { ...L.fmt },
+      normScaleFrac: L.normScaleFrac,
+      b: L.B_re.rowFrac.slice(),
+      c: L.C_re.rowFrac.slice(),
+      dFrac: L.dFrac,
+      ...(L.gateWeight ? { gate: L.gateWeight.rowFrac.slice() } : {}),
+    })),
+    decoder: q.decoderWeight.rowFrac.slice(),
+  };
+}
+
+/** Quantize every tensor of `model` in the formats `F` (weights saturate at ±127, int16 tensors at ±32767). */
+function quantizeWith(model: Model, F: QuantFormats): Omit<QuantModel, 'metadata'> {
+  const { inputFrac, encoderFrac } = F;
+  const encoderWeight = quantizeMatrix(model.encoderWeight, F.encoder);
+  const encoderBias = quantizeBias('encoder.bias', model.encoderBias, (h) => F.encoder[h] + inputFrac);
+  checkAccumulators('encoder.weight', [encoderWeight], encoderBias);
+
+  const layers: QLayer[] = model.layers.map((L, i) => {
+    const p = `layers.${i}.`;
+    const { fmt: f, normScaleFrac, dFrac } = F.layers[i];
+    const normScale = Int16Array.from(L.normScale, (s) => Math.max(-32767, Math.min(32767, roundHalfAway(s * 2 ** normScaleFrac))));
+    const normShift = quantizeBias(`${p}norm.shift`, L.normShift, () => normScaleFrac + f.uIn);
+    const bFrac = F.layers[i].b;
+    const cFrac = F.layers[i].c;
+    const q: QLayer = {
+      fmt: { ...f },
       normScale,
       normScaleFrac,
       normShift,
@@ -192,7 +245,7 @@ export function quantizeModel(model: Model, calib: CalibrationSet, opts: Quantiz
     };
     if (model.config.act === 'gelu') q.actLut = buildLut(gelu, f.y, f.a);
     if (model.config.gate) {
-      const gFrac = weightFracs(`${p}gate.weight`, per, L.gateWeight!);
+      const gFrac = F.layers[i].gate!;
       q.gateWeight = quantizeMatrix(L.gateWeight!, gFrac);
       q.gateBias = quantizeBias(`${p}gate.bias`, L.gateBias!, (h) => gFrac[h] + f.a);
       q.sigmoidLut = buildLut(sigmoid, f.g, 15).map((v) => Math.max(0, v)) as Int16Array;
@@ -208,23 +261,100 @@ export function quantizeModel(model: Model, calib: CalibrationSet, opts: Quantiz
     return q;
   });
 
-  const decFrac = weightFracs('decoder.weight', per, model.decoderWeight);
-  const outputFrac = fmt('o');
-  const decoderWeight = quantizeMatrix(model.decoderWeight, decFrac);
-  const decoderBias = quantizeBias('decoder.bias', model.decoderBias, (j) => decFrac[j] + uIn);
+  const uLast = layers.length ? layers[layers.length - 1].fmt.uOut : encoderFrac;
+  const decoderWeight = quantizeMatrix(model.decoderWeight, F.decoder);
+  const decoderBias = quantizeBias('decoder.bias', model.decoderBias, (j) => F.decoder[j] + uLast);
   checkAccumulators('decoder.weight', [decoderWeight], decoderBias);
 
+  return { config: model.config, scheme: QUANT_SCHEME, inputFrac, outputFrac: F.outputFrac, encoderWeight, encoderBias, encoderFrac, layers, decoderWeight, decoderBias };
+}
+
+export function quantizeModel(model: Model, calib: CalibrationSet, opts: QuantizeOptions = {}): QuantModel {
+  if (model.metadata.quantization !== undefined) throw new SparrowError('model is already quantized');
+  const per = !!opts.perChannel;
+  const q = quantizeWith(model, chooseFormats(model, calibrate(model, calib), per));
   return {
-    config: model.config,
-    scheme: QUANT_SCHEME,
-    inputFrac,
-    outputFrac,
-    encoderWeight,
-    encoderBias,
-    encoderFrac,
-    layers,
-    decoderWeight,
-    decoderBias,
+    ...q,
     metadata: { ...model.metadata, quantization: JSON.stringify({ scheme: QUANT_SCHEME, perChannel: per, calibrationSteps: calib.sequences.reduce((a, s) => a + s.T, 0) }) },
   };
+}
+
+export interface OntoReport {
+  /** Stored weights of the base that rounded to 0 in the model and were kept at ±1 (the pattern stays). */
+  keptNonzero: number;
+  /** Weights the base stores as 0 that were nonzero in the model and were set to 0. */
+  heldZero: number;
+  /** Entries (weights, Λ, biases, …) that saturated at the edge of their format. */
+  saturated: number;
+}
+
+/**
+ * Quantize `model` onto the scales and the sparsity pattern of the quantized model `base`
+ * (same config): every frac, the stored entries of every matrix and which of them are zero are
+ * the base's, so `sparrow diff base tuned` can ship the result as a patch of values. Values
+ * outside a format saturate (counted); a weight the base stores as nonzero that rounds to 0 is
+ * kept at ±1 (its sign), one the base stores as 0 stays 0.
+ */
+export function quantizeOnto(model: Model, base: QuantModel): { model: QuantModel; report: OntoReport } {
+  if (model.metadata.quantization !== undefined) throw new SparrowError('model is already quantized');
+  if (JSON.stringify(model.config) !== JSON.stringify(base.config)) {
+    throw new SparrowError(`its config ${JSON.stringify(model.config)} differs from the base's ${JSON.stringify(base.config)}`);
+  }
+  const F = formatsOf(base);
+  const report: OntoReport = { keptNonzero: 0, heldZero: 0, saturated: 0 };
+  // Saturation count: a float that scales beyond the limit.
+  const countSat = (values: ArrayLike<number>, frac: (i: number) => number, limit: number): void => {
+    for (let i = 0; i < values.length; i++) if (Math.abs(roundHalfAway(values[i] * 2 ** frac(i))) > limit) report.saturated++;
+  };
+  const q = quantizeWith(model, F);
+  /** The model's matrix in the base's storage (kind, indptr, indices), its pattern of zeros. */
+  const onto = (m: Matrix, quantized: QMatrix, b: QMatrix): QMatrix => {
+    const logical = (x: QMatrix): Int8Array => {
+      const out = new Int8Array(x.rows * x.cols);
+      if (x.kind === 'dense') out.set(x.values);
+      else for (let r = 0; r < x.rows; r++) for (let k = x.indptr![r]; k < x.indptr![r + 1]; k++) out[r * x.cols + x.indices![k]] = x.values[k];
+      return out;
+    };
+    const float = new Float64Array(m.rows * m.cols);
+    if (m.kind === 'dense') float.set(m.values);
+    else for (let r = 0; r < m.rows; r++) for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) float[r * m.cols + m.indices[k]] = m.values[k];
+    countSat(float, (i) => b.rowFrac[Math.floor(i / m.cols)], 127);
+    const mine = logical(quantized);
+    const theirs = logical(b);
+    for (let i = 0; i < mine.length; i++) {
+      if (theirs[i] === 0 && mine[i] !== 0) {
+        mine[i] = 0;
+        report.heldZero++;
+      } else if (theirs[i] !== 0 && mine[i] === 0) {
+        mine[i] = (float[i] !== 0 ? Math.sign(float[i]) : Math.sign(theirs[i])) as number;
+        report.keptNonzero++;
+      }
+    }
+    if (b.kind === 'dense') return { ...b, values: mine, rowFrac: b.rowFrac.slice() };
+    const values = new Int8Array(b.values.length);
+    for (let r = 0; r < b.rows; r++) for (let k = b.indptr![r]; k < b.indptr![r + 1]; k++) values[k] = mine[r * b.cols + b.indices![k]];
+    return { ...b, values, indptr: b.indptr!.slice(), indices: b.indices!.slice(), rowFrac: b.rowFrac.slice() };
+  };
+  q.encoderWeight = onto(model.encoderWeight, q.encoderWeight, base.encoderWeight);
+  q.layers.forEach((L, i) => {
+    const M = model.layers[i];
+    const B = base.layers[i];
+    L.B_re = onto(M.B_re, L.B_re, B.B_re);
+    L.B_im = onto(M.B_im, L.B_im, B.B_im);
+    L.C_re = onto(M.C_re, L.C_re, B.C_re);
+    L.C_im = onto(M.C_im, L.C_im, B.C_im);
+    if (L.gateWeight) L.gateWeight = onto(M.gateWeight!, L.gateWeight, B.gateWeight!);
+    countSat(M.lambdaRe, () => LAMBDA_FRAC, 32767);
+    countSat(M.lambdaIm, () => LAMBDA_FRAC, 32767);
+    countSat(M.D, () => B.dFrac, 127);
+    countSat(M.normScale, () => B.normScaleFrac, 32767);
+    checkAccumulators(`layers.${i}.ssm.B_re`, [L.B_re]);
+    checkAccumulators(`layers.${i}.ssm.B_im`, [L.B_im]);
+    checkAccumulators(`layers.${i}.ssm.C`, [L.C_re, L.C_im]);
+    if (L.gateWeight) checkAccumulators(`layers.${i}.gate.weight`, [L.gateWeight], L.gateBias);
+  });
+  q.decoderWeight = onto(model.decoderWeight, q.decoderWeight, base.decoderWeight);
+  checkAccumulators('encoder.weight', [q.encoderWeight], q.encoderBias);
+  checkAccumulators('decoder.weight', [q.decoderWeight], q.decoderBias);
+  return { model: { ...q, metadata: { ...model.metadata, quantization: base.metadata.quantization ?? JSON.stringify({ scheme: QUANT_SCHEME, perChannel: F.perChannel }) } }, report };
 }

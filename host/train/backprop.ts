@@ -1,7 +1,7 @@
 // ============================================================================
 // Forward and backward passes of a batch of sequences through the model in
-// training form (params.ts): BatchNorm with batch statistics, the complex
-// diagonal recurrence run as a scan, gradients by hand (reverse scan through
+// training form (params.ts): BatchNorm with batch statistics (or, to tune a
+// trained model, frozen at its running statistics), the complex diagonal recurrence run as a scan, gradients by hand (reverse scan through
 // time, then the zero-order hold's chain rule into Λ, Δ and B). float64
 // throughout; tests/train/backprop.test.ts checks every gradient against
 // central finite differences.
@@ -116,6 +116,7 @@ interface LayerTape {
 export interface Tape {
   T: number;
   N: number;
+  bn: BnMode;
   eff: Effective;
   /** Inputs stacked [N·T, d_in]. */
   x: Float64Array;
@@ -138,11 +139,18 @@ function addColumnSums(a: Float64Array, rows: number, cols: number, colSum: Floa
 }
 
 /**
- * Forward pass of N sequences of length T ([T, d_in] each). With `updateStats` the BatchNorm
- * running statistics move toward this batch's (training); the batch statistics are used
- * either way, as in training mode.
+ * BatchNorm in the forward pass: 'batch' normalises with this batch's statistics (training);
+ * 'running' with the running statistics, frozen, which is what the exported model computes
+ * (tuning a trained model: host/train/tune.ts).
  */
-export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true, qat = false): { outputs: Float64Array[]; tape: Tape } {
+export type BnMode = 'batch' | 'running';
+
+/**
+ * Forward pass of N sequences of length T ([T, d_in] each). With `updateStats` and bn 'batch'
+ * the BatchNorm running statistics move toward this batch's (training); bn 'running' neither
+ * uses nor updates the batch statistics.
+ */
+export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true, qat = false, bn: BnMode = 'batch'): { outputs: Float64Array[]; tape: Tape } {
   const { d_in, d_model: H, d_out, encoder_act } = p.config;
   const eff = effective(p, masks, qat);
   const N = inputs.length;
@@ -154,27 +162,29 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
   gemm.nt(x, eff.encW, encPre, M, H, d_in, true);
   const u = new Float64Array(encPre);
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (u[i] < 0) u[i] = 0;
-  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats));
+  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn));
   const out = fillRows(new Float64Array(M * d_out), M, p.decB);
   gemm.nt(u, eff.decW, out, M, d_out, H, true);
   const outputs = Array.from({ length: N }, (_, n) => out.slice(n * T * d_out, (n + 1) * T * d_out));
-  return { outputs, tape: { T, N, eff, x, encPre, layers, uLast: u } };
+  return { outputs, tape: { T, N, bn, eff, x, encPre, layers, uLast: u } };
 }
 
 /** One block on the stacked residual stream u [N·T, H], which it updates in place (u += z). */
-function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean): LayerTape {
+function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean, bn: BnMode): LayerTape {
   const { d_model: H, d_state: P, gate, act } = config;
   const M = N * T;
   const P2 = 2 * P;
-  // BatchNorm statistics over every step of every sequence.
-  const mean = new Float64Array(H);
-  const varr = new Float64Array(H);
-  for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) mean[h] += u[r * H + h];
-  for (let h = 0; h < H; h++) mean[h] /= M;
-  for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) { const dlt = u[r * H + h] - mean[h]; varr[h] += dlt * dlt; }
-  for (let h = 0; h < H; h++) varr[h] /= M;
+  // BatchNorm statistics over every step of every sequence, or the running ones, frozen.
+  const mean = bn === 'running' ? Float64Array.from(L.runMean) : new Float64Array(H);
+  const varr = bn === 'running' ? Float64Array.from(L.runVar) : new Float64Array(H);
+  if (bn === 'batch') {
+    for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) mean[h] += u[r * H + h];
+    for (let h = 0; h < H; h++) mean[h] /= M;
+    for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) { const dlt = u[r * H + h] - mean[h]; varr[h] += dlt * dlt; }
+    for (let h = 0; h < H; h++) varr[h] /= M;
+  }
   const invStd = Float64Array.from(varr, (s) => 1 / Math.sqrt(s + BN_EPS));
-  if (updateStats) {
+  if (updateStats && bn === 'batch') {
     const unbiased = M > 1 ? M / (M - 1) : 1;
     for (let h = 0; h < H; h++) {
       L.runMean[h] = (1 - BN_MOMENTUM) * L.runMean[h] + BN_MOMENTUM * mean[h];
@@ -257,7 +267,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
   const gu = new Float64Array(M * H);
   gemm.nn(gOut, eff.decW, gu, M, H, d_out, false);
 
-  for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T);
+  for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T, tape.bn);
   // Encoder.
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (tape.encPre[i] < 0) gu[i] = 0;
   addColumnSums(gu, M, H, g.encB);
@@ -266,7 +276,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
 }
 
 /** One block backward: gu [N·T, H] holds ∂/∂(block output) on entry and ∂/∂(block input) on return; G accumulates. */
-function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: LayerEff, tp: LayerTape, gu: Float64Array, N: number, T: number): void {
+function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: LayerEff, tp: LayerTape, gu: Float64Array, N: number, T: number, bn: BnMode): void {
   const { d_model: H, d_state: P, gate } = config;
   const M = N * T;
   const P2 = 2 * P;
@@ -337,7 +347,21 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   const dbb = new Float64Array(P2 * H);
   gemm.tn(gs, v, dbb, P2, H, M, false);
   gemm.nn(gs, E.bb, gv, M, H, P2, true);
-  // BatchNorm: v = γ x̂ + β, x̂ = (x − μ)·invStd with batch statistics.
+  // BatchNorm: v = γ x̂ + β, x̂ = (x − μ)·invStd; with frozen statistics (bn 'running') μ and
+  // invStd are constants, so ∂x = γ·invStd·∂v and nothing flows through the statistics.
+  if (bn === 'running') {
+    for (let r = 0; r < M; r++) {
+      for (let h = 0; h < H; h++) {
+        const i = r * H + h;
+        G.beta[h] += gv[i];
+        G.gamma[h] += gv[i] * xhat[i];
+        gu[i] += tp.invStd[h] * gv[i] * L.gamma[h];
+      }
+    }
+    chainZoh(L, E.d, E.bMask, dlbRe, dlbIm, dbb.subarray(0, P * H), dbb.subarray(P * H), G, H);
+    return;
+  }
+  // With batch statistics, they depend on x too.
   const sumG = new Float64Array(H);
   const sumGX = new Float64Array(H);
   for (let r = 0; r < M; r++) {

@@ -27,8 +27,18 @@ export function adamState(refs: ParamRef[]): AdamState {
   return { step: 0, m: refs.map((r) => new Float64Array(r.value.length)), v: refs.map((r) => new Float64Array(r.value.length)) };
 }
 
-/** One AdamW update of every parameter from its gradient; `scale` multiplies both learning rates (the schedule). */
-export function adamStep(refs: ParamRef[], grads: ParamRef[], s: AdamState, o: AdamOptions, scale: number): void {
+/**
+ * Which entries an update may change, per tensor in `refs` order: null = the whole tensor is
+ * frozen, a mask = its entries with 1 train; the list itself undefined = everything trains.
+ */
+export type Trainable = (Uint8Array | null)[] | undefined;
+
+/**
+ * One AdamW update of every trainable parameter from its gradient; `scale` multiplies both
+ * learning rates (the schedule). A frozen entry is skipped altogether: no moment, no step, no
+ * weight decay, so it keeps its value to the bit.
+ */
+export function adamStep(refs: ParamRef[], grads: ParamRef[], s: AdamState, o: AdamOptions, scale: number, trainable?: Trainable): void {
   const b1 = o.beta1 ?? 0.9;
   const b2 = o.beta2 ?? 0.999;
   const eps = o.eps ?? 1e-8;
@@ -36,6 +46,8 @@ export function adamStep(refs: ParamRef[], grads: ParamRef[], s: AdamState, o: A
   const c1 = 1 - b1 ** s.step;
   const c2 = 1 - b2 ** s.step;
   refs.forEach((r, k) => {
+    const mask = trainable?.[k];
+    if (mask === null) return;
     const lr = (r.ssm ? o.ssmLr : o.lr) * scale;
     const wd = r.decay ? o.weightDecay : 0;
     const w = r.value;
@@ -43,6 +55,7 @@ export function adamStep(refs: ParamRef[], grads: ParamRef[], s: AdamState, o: A
     const m = s.m[k];
     const v = s.v[k];
     for (let i = 0; i < w.length; i++) {
+      if (mask && !mask[i]) continue;
       m[i] = b1 * m[i] + (1 - b1) * g[i];
       v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
       w[i] -= lr * ((m[i] / c1) / (Math.sqrt(v[i] / c2) + eps) + wd * w[i]);

@@ -18,6 +18,7 @@
 import { toCsr } from '../model/model';
 import { Matrix, Model, ModelConfig } from '../model/types';
 import { makeRng, Rng } from '../util/rng';
+import { SparrowError } from '../util/errors';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
@@ -241,4 +242,88 @@ export function loadFlatParams(p: TrainParams, flat: Float64Array): void {
     o += r.value.length;
   }
   if (o !== flat.length) throw new Error(`flat parameter vector has ${flat.length} values, the model ${o}`);
+}
+
+// ---------------------------------------------------------------------------
+// Import: a trained model back into this parameterization (tuning it).
+// ---------------------------------------------------------------------------
+
+function dense(m: Matrix): Float64Array {
+  const out = new Float64Array(m.rows * m.cols);
+  if (m.kind === 'dense') out.set(m.values);
+  else for (let r = 0; r < m.rows; r++) for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) out[r * m.cols + m.indices[k]] = m.values[k];
+  return out;
+}
+
+/** 1 where any of the matrices (re and im) is nonzero. */
+function nonzeroMask(...ms: Float64Array[]): Uint8Array {
+  return Uint8Array.from(ms[0], (_, i) => (ms.some((m) => m[i] !== 0) ? 1 : 0));
+}
+
+/**
+ * Parameters that export to `model` (float), for tuning it: Δ = 1 and Λ = log Λ̄ (so
+ * Λ̄ = exp(ΛΔ) as stored), B = B̄·Λ/(Λ̄ − 1), BatchNorm with running mean 0 and variance 1 − ε
+ * so that the folded scale is γ = norm.scale and the shift β = norm.shift. Train it with
+ * BatchNorm frozen at those statistics (bn 'running'), which is what the model computes. The
+ * masks are the model's patterns of nonzero weights (B, C: re or im nonzero), so fine-tuning
+ * keeps its sparsity. exportModel of the result equals `model` up to float rounding
+ * (tests/train/tune.test.ts). A state with |Λ̄| ≥ 1 (or 0) has no such Λ: an error names it.
+ */
+export function importModel(model: Model): { params: TrainParams; masks: Masks } {
+  const { d_model: H, d_state: P } = model.config;
+  const masks: Masks = new Map();
+  const encW = dense(model.encoderWeight);
+  const decW = dense(model.decoderWeight);
+  masks.set('encoder.weight', nonzeroMask(encW));
+  masks.set('decoder.weight', nonzeroMask(decW));
+  const layers: LayerParams[] = model.layers.map((L, i) => {
+    const lamRho = new Float64Array(P);
+    const lamIm = new Float64Array(P);
+    const bbRe = dense(L.B_re);
+    const bbIm = dense(L.B_im);
+    const Bre = new Float64Array(P * H);
+    const Bim = new Float64Array(P * H);
+    for (let p = 0; p < P; p++) {
+      const er = L.lambdaRe[p];
+      const ei = L.lambdaIm[p];
+      const r = Math.hypot(er, ei);
+      if (!(r > 0 && r < 1)) throw new SparrowError(`layers.${i}.ssm.lambda: state ${p} has |Λ̄| = ${r}, outside (0, 1); only a stable recurrence can be tuned`);
+      const lr = Math.log(r);
+      const li = Math.atan2(ei, er);
+      lamRho[p] = Math.log(-lr);
+      lamIm[p] = li;
+      // B = B̄ / c with c = (Λ̄ − 1)/Λ, i.e. B = B̄ · Λ / (Λ̄ − 1).
+      const nr = er - 1;
+      const den = nr * nr + ei * ei;
+      const kRe = (lr * nr + li * ei) / den;
+      const kIm = (li * nr - lr * ei) / den;
+      for (let h = 0; h < H; h++) {
+        const k = p * H + h;
+        Bre[k] = bbRe[k] * kRe - bbIm[k] * kIm;
+        Bim[k] = bbRe[k] * kIm + bbIm[k] * kRe;
+      }
+    }
+    const Cre = dense(L.C_re);
+    const Cim = dense(L.C_im);
+    masks.set(`layers.${i}.ssm.B`, nonzeroMask(bbRe, bbIm));
+    masks.set(`layers.${i}.ssm.C`, nonzeroMask(Cre, Cim));
+    const gate = L.gateWeight ? dense(L.gateWeight) : undefined;
+    if (gate) masks.set(`layers.${i}.gate.weight`, nonzeroMask(gate));
+    return {
+      gamma: Float64Array.from(L.normScale),
+      beta: Float64Array.from(L.normShift),
+      runMean: new Float64Array(H),
+      runVar: new Float64Array(H).fill(1 - BN_EPS),
+      lamRho,
+      lamIm,
+      logDt: new Float64Array(P),
+      Bre,
+      Bim,
+      Cre,
+      Cim,
+      D: Float64Array.from(L.D),
+      ...(gate ? { gateW: gate, gateB: Float64Array.from(L.gateBias!) } : {}),
+    };
+  });
+  return { params: { config: model.config, encW, encB: Float64Array.from(model.encoderBias), layers, decW, decB: Float64Array.from(model.decoderBias) }, masks };
 }

@@ -21,7 +21,7 @@ import { ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
 import { runConv } from './conv';
-import { backwardBatch, forwardBatch } from './backprop';
+import { backwardBatch, BnMode, forwardBatch } from './backprop';
 import { exportModel, flattenParams, initParams, loadFlatParams, Masks, TrainParams, zerosLike } from './params';
 import { Task } from './task';
 import { makeTask, TaskSpec } from './tasks';
@@ -41,7 +41,7 @@ interface Snapshot {
 }
 
 type Request =
-  | ({ kind: 'grad'; id: number; indices: Int32Array; step: number; qat: boolean } & Snapshot)
+  | ({ kind: 'grad'; id: number; indices: Int32Array; step: number; qat: boolean; bn: BnMode } & Snapshot)
   | ({ kind: 'eval'; id: number; from: number; to: number; mode: EvalMode } & Snapshot);
 
 /** A request before it is numbered. */
@@ -76,13 +76,14 @@ export function loadStats(p: TrainParams, stats: Float64Array): void {
 }
 
 /**
- * Gradient of the mean loss over `indices` of the training split (BatchNorm running
- * statistics of `p` move toward this share's). A non-finite loss is an error naming the step.
+ * Gradient of the mean loss over `indices` of the training split (with bn 'batch', the
+ * BatchNorm running statistics of `p` move toward this share's; with 'running' they are
+ * frozen). A non-finite loss is an error naming the step.
  */
-export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat = false): { grads: TrainParams; loss: number } {
+export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
   const examples = Array.from(indices, (i) => task.example('train', i));
   const T = examples[0].T;
-  const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat);
+  const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat, bn);
   let loss = 0;
   const gradOut = outputs.map((o, n) => {
     const r = task.loss(Float32Array.from(o), examples[n]);
@@ -128,7 +129,7 @@ export function runTrainWorker(): void {
     try {
       task ??= makeTask(init.task);
       if (r.kind === 'grad') {
-        const { grads, loss } = shareGradient(p, load(r), task, r.indices, r.step, r.qat);
+        const { grads, loss } = shareGradient(p, load(r), task, r.indices, r.step, r.qat, r.bn);
         const reply: Reply = { id: r.id, kind: 'grad', grads: flattenParams(grads), loss, stats: flattenStats(p) };
         port.postMessage(reply, [reply.grads.buffer as ArrayBuffer, reply.stats.buffer as ArrayBuffer]);
       } else {
@@ -208,14 +209,14 @@ export class TrainPool {
     return { params: flattenParams(p), stats: flattenStats(p), masks: [...masks] };
   }
 
-  /** The batch gradient over `indices`, split across the threads; updates p's BatchNorm running statistics. */
-  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat = false): Promise<{ grads: TrainParams; loss: number }> {
+  /** The batch gradient over `indices`, split across the threads; with bn 'batch', updates p's BatchNorm running statistics. */
+  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat = false, bn: BnMode = 'batch'): Promise<{ grads: TrainParams; loss: number }> {
     const parts = shares(indices.length, this.threads).filter(([a, b]) => b > a);
     const snap = this.snapshot(p, masks);
-    const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, qat, ...snap }));
+    const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, qat, bn, ...snap }));
     // Catch now so a worker's failure cannot become an unhandled rejection while share 0 runs.
     const settled = remote.map((r) => r.then((v) => ({ v }), (e: Error) => ({ e })));
-    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step, qat);
+    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step, qat, bn);
     const n = indices.length;
     const w0 = (parts[0][1] - parts[0][0]) / n;
     const total = flattenParams(local.grads).map((g) => g * w0);
@@ -230,7 +231,8 @@ export class TrainPool {
       for (let i = 0; i < stats.length; i++) stats[i] += reply.stats[i] / parts.length;
       loss += reply.loss * w;
     }
-    loadStats(p, stats);
+    // Frozen statistics stay bit for bit as they are (a mean of equal values need not be exact).
+    if (bn === 'batch') loadStats(p, stats);
     const grads = zerosLike(p);
     loadFlatParams(grads, total);
     return { grads, loss };

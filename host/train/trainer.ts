@@ -9,6 +9,11 @@
 // the uninterrupted run would have (tests/train/trainer.test.ts).
 // A NaN or infinite loss stops training with a clear error and leaves the
 // last good checkpoint in place.
+//
+// Tuning a trained model (host/train/tune.ts) is this same loop with a
+// trainable mask per tensor (TrainOptions.trainable), BatchNorm frozen at its
+// running statistics (TrainOptions.bn) and optionally an Adapter (LoRA
+// factors that write the decoder weight).
 // ============================================================================
 
 import { pruneModel, PruneDistribution } from '../compress/prune';
@@ -16,8 +21,9 @@ import { Matrix, Model, ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
-import { AdamOptions, adamState, AdamState, adamStep, lrScale, PruneSchedule, pruneNow, sparsityAt } from './optim';
-import { exportModel, initParams, Masks, paramRefs, TrainParams } from './params';
+import { BnMode } from './backprop';
+import { AdamOptions, adamState, AdamState, adamStep, lrScale, PruneSchedule, pruneNow, sparsityAt, Trainable } from './optim';
+import { exportModel, initParams, Masks, ParamRef, paramRefs, TrainParams } from './params';
 import { shareGradient } from './pool';
 import { Task } from './task';
 
@@ -46,6 +52,15 @@ export interface TrainOptions extends AdamOptions {
   trainLimit?: number;
   /** Examples of the test split evaluated after each epoch (default all). */
   evalLimit?: number;
+  /**
+   * Which parameters train, by tensor name (paramRefs' names, and an adapter's): 1 = trainable;
+   * a tensor not in the map is frozen. Undefined: everything trains. Frozen entries get no
+   * gradient, moment, step or weight decay, so they keep their values to the bit (tuning:
+   * host/train/tune.ts). Not stored in checkpoints.
+   */
+  trainable?: Map<string, Uint8Array>;
+  /** BatchNorm: 'batch' statistics (default, training) or the 'running' ones, frozen (tuning). */
+  bn?: BnMode;
 }
 
 export interface EpochRecord {
@@ -58,8 +73,24 @@ export interface EpochRecord {
   stepsPerSecond: number;
 }
 
+/**
+ * Trainable tensors outside TrainParams that define some of its weights (LoRA factors of the
+ * decoder, host/train/tune.ts). The trainer steps them with AdamW after the parameters (their
+ * moments follow the parameters' in TrainState.adam), on the gradients `gradient` derives from
+ * the parameters' gradient, and calls `apply` before the first step and after every step, so
+ * the parameters always hold the weights the adapter defines.
+ */
+export interface Adapter {
+  refs: ParamRef[];
+  apply(p: TrainParams): void;
+  /** Gradients of refs, in their order, from the gradient of the parameters. */
+  gradient(g: TrainParams): Float64Array[];
+}
+
 export interface TrainState {
   params: TrainParams;
+  /** Not stored in checkpoints. */
+  adapter?: Adapter;
   masks: Masks;
   adam: AdamState;
   /** Optimizer steps taken. */
@@ -149,8 +180,27 @@ export function evaluate(model: Model, task: Task, limit = Infinity, onProgress?
 }
 
 /** The gradient of one mini-batch (summed loss / batch size) and its mean loss, on this thread. */
-export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>, qat = false): { grads: TrainParams; loss: number } {
-  return shareGradient(st.params, st.masks, task, indices, st.step, qat);
+export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>, qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
+  return shareGradient(st.params, st.masks, task, indices, st.step, qat, bn);
+}
+
+/** The trainable masks in `refs` order (null: frozen); undefined when everything trains. */
+export function trainableOf(refs: ParamRef[], trainable: Map<string, Uint8Array> | undefined): Trainable {
+  if (!trainable) return undefined;
+  return refs.map((r) => {
+    const m = trainable.get(r.name);
+    if (m && m.length !== r.value.length) throw new Error(`trainable mask of ${r.name} has ${m.length} entries, the tensor ${r.value.length}`);
+    return m ?? null;
+  });
+}
+
+/** Zero the gradient of frozen entries, so that clipping measures only what trains. */
+function maskGradients(grads: ParamRef[], trainable: Trainable): void {
+  if (!trainable) return;
+  grads.forEach((g, k) => {
+    const m = trainable[k];
+    for (let i = 0; i < g.value.length; i++) if (!m || !m[i]) g.value[i] = 0;
+  });
 }
 
 function clipGradients(grads: ReturnType<typeof paramRefs>, clip: number): void {
@@ -174,7 +224,7 @@ export interface TrainHooks {
   /** Asked before every step: true stops the call (a time box); resumable. */
   shouldStop?: () => boolean;
   /** A replacement for batchGradient (the worker pool). */
-  gradient?: (st: TrainState, indices: Int32Array, qat: boolean) => Promise<{ grads: TrainParams; loss: number }>;
+  gradient?: (st: TrainState, indices: Int32Array, qat: boolean, bn: BnMode) => Promise<{ grads: TrainParams; loss: number }>;
   /** A replacement for evaluate (the worker pool, conv mode): the test metric of the current parameters. */
   evaluate?: (st: TrainState) => Promise<number>;
 }
@@ -185,7 +235,11 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
   if (perEpoch < 1) throw new SparrowError(`train: the training split has ${task.size('train')} examples, fewer than one batch of ${o.batchSize}`);
   const total = perEpoch * o.epochs;
   const warmup = o.warmupSteps ?? Math.min(1000, Math.ceil(total * 0.05));
-  const refs = paramRefs(st.params);
+  const refs = [...paramRefs(st.params), ...(st.adapter?.refs ?? [])];
+  if (st.adam.m.length !== refs.length) throw new Error(`train: AdamW state for ${st.adam.m.length} tensors, ${refs.length} to train`);
+  const trainable = trainableOf(refs, o.trainable);
+  const bn = o.bn ?? 'batch';
+  st.adapter?.apply(st.params);
   let taken = 0;
   let t0 = performance.now();
   /** Training time (not evaluation) accumulates in st.seconds, so checkpoints carry it across resumes. */
@@ -214,11 +268,14 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
     }
     const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);
     const qat = epoch >= o.epochs - (o.qatEpochs ?? 0);
-    const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices, qat) : batchGradient(st, task, indices, qat);
+    const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices, qat, bn) : batchGradient(st, task, indices, qat, bn);
     const g = paramRefs(grads);
+    if (st.adapter) st.adapter.gradient(grads).forEach((value, k) => g.push({ ...st.adapter!.refs[k], value }));
+    maskGradients(g, trainable);
     clipGradients(g, o.clip ?? 0);
-    adamStep(refs, g, st.adam, o, lrScale(st.step, total, warmup));
+    adamStep(refs, g, st.adam, o, lrScale(st.step, total, warmup), trainable);
     if (zeroPruned && st.masks.size > 0) applyMasks(st);
+    st.adapter?.apply(st.params);
     st.step++;
     taken++;
     st.epochLoss += loss;

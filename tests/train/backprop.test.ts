@@ -2,7 +2,8 @@
 // for every parameter tensor, on tiny models covering every option; and the exported model
 // against the training-form forward pass (BatchNorm folded, ZOH, masks).
 
-import { backwardBatch, forwardBatch } from '../../host/train/backprop';
+import { backwardBatch, BnMode, forwardBatch } from '../../host/train/backprop';
+import { adamState, adamStep } from '../../host/train/optim';
 import { exportModel, initParams, Masks, paramRefs, TrainParams } from '../../host/train/params';
 import { runFloat } from '../../host/reference/float';
 import { ModelConfig } from '../../host/model/types';
@@ -22,8 +23,8 @@ function setup(config: ModelConfig, seed: number) {
   return { p, T, inputs, weights };
 }
 
-function lossOf(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, weights: Float32Array[]): number {
-  const { outputs } = forwardBatch(p, masks, inputs, T, false);
+function lossOf(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, weights: Float32Array[], bn: BnMode = 'batch'): number {
+  const { outputs } = forwardBatch(p, masks, inputs, T, false, false, bn);
   let s = 0;
   outputs.forEach((o, n) => o.forEach((v, i) => (s += v * weights[n][i])));
   return s;
@@ -90,4 +91,53 @@ test('the exported model (BatchNorm folded with running statistics, ZOH, masks) 
   expect(model.decoderWeight.kind).toBe('csr');
   const ref = runFloat(model, one[0], T);
   for (let i = 0; i < ref.length; i++) expect(Math.abs(outputs[0][i] - ref[i])).toBeLessThan(1e-4 * (1 + Math.abs(ref[i])));
+});
+
+test('BatchNorm frozen at its running statistics (tuning): every gradient matches central differences, and the forward pass is the exported model', () => {
+  const config: ModelConfig = { d_in: 2, d_model: 4, d_state: 3, d_out: 2, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: true };
+  const { p, T, inputs, weights } = setup(config, 17);
+  p.layers.forEach((L, l) => L.runMean.forEach((_, h) => {
+    L.runMean[h] = 0.3 * Math.sin(h + l);
+    L.runVar[h] = 0.5 + 0.2 * h;
+  }));
+  const masks: Masks = new Map();
+  const { outputs, tape } = forwardBatch(p, masks, inputs, T, true, false, 'running');
+  // updateStats is ignored with frozen statistics.
+  expect(p.layers[0].runMean[1]).toBe(0.3 * Math.sin(1));
+  const exported = exportModel(p, masks);
+  inputs.forEach((x, n) => {
+    const want = runFloat(exported, x, T);
+    let d = 0;
+    want.forEach((v, i) => (d = Math.max(d, Math.abs(v - outputs[n][i]))));
+    expect(d).toBeLessThan(1e-5);
+  });
+  const g = paramRefs(backwardBatch(p, tape, weights));
+  paramRefs(p).forEach((ref, k) => {
+    for (let i = 0; i < ref.value.length; i++) {
+      const h = 1e-5;
+      const old = ref.value[i];
+      ref.value[i] = old + h;
+      const up = lossOf(p, masks, inputs, T, weights, 'running');
+      ref.value[i] = old - h;
+      const down = lossOf(p, masks, inputs, T, weights, 'running');
+      ref.value[i] = old;
+      const fd = (up - down) / (2 * h);
+      const an = g[k].value[i];
+      if (Math.abs(fd - an) / (1e-6 + Math.abs(fd) + Math.abs(an)) > 1e-5) throw new Error(`${ref.name}[${i}]: analytic ${an}, finite difference ${fd}`);
+    }
+  });
+});
+
+test('AdamW with a trainable mask leaves frozen entries and frozen tensors bit for bit as they were', () => {
+  const config: ModelConfig = { d_in: 2, d_model: 3, d_state: 2, d_out: 2, n_layers: 1, act: 'gelu', encoder_act: 'none', gate: false };
+  const p = initParams(config, 3);
+  const refs = paramRefs(p);
+  const before = refs.map((r) => Float64Array.from(r.value));
+  const grads = refs.map((r) => ({ ...r, value: Float64Array.from(r.value, (_, i) => 0.1 * (i + 1)) }));
+  const trainable = refs.map((r, k) => (k === 0 ? Uint8Array.from(r.value, (_, i) => i % 2) : null));
+  const s = adamState(refs);
+  adamStep(refs, grads, s, { lr: 0.1, ssmLr: 0.1, weightDecay: 0.5 }, 1, trainable);
+  refs[0].value.forEach((v, i) => (i % 2 ? expect(v).not.toBe(before[0][i]) : expect(v).toBe(before[0][i])));
+  refs.slice(1).forEach((r, k) => expect(Array.from(r.value)).toEqual(Array.from(before[k + 1])));
+  expect(s.m[1].every((m) => m === 0)).toBe(true);
 });

@@ -253,6 +253,21 @@ describe('sfmnist', () => {
     expect(() => sfmnistTask({ dir: fakeDir, pixelsPerStep: 2 as 1 })).toThrow(SparrowError);
   });
 
+  test('classes: only the images of those labels, in file order, in both splits; μ, σ and dOut those of the whole set', () => {
+    const all = sfmnistTask({ dir: fakeDir });
+    const task = sfmnistTask({ dir: fakeDir, classes: [9, 3] });
+    // Train labels [0, 1, 2, 3, 4, 9] → images 3 and 5; test [7, 3, 9, 0] → images 1 and 2.
+    expect([task.size('train'), task.size('test'), task.dOut]).toEqual([2, 2, 10]);
+    expect([task.example('train', 0).label, task.example('train', 1).label]).toEqual([3, 9]);
+    expect(Array.from(task.example('train', 1).inputs)).toEqual(Array.from(all.example('train', 5).inputs));
+    expect(Array.from(task.example('test', 0).inputs)).toEqual(Array.from(all.example('test', 1).inputs));
+    expect([task.pixelMean, task.pixelStd]).toEqual([all.pixelMean, all.pixelStd]);
+    expect(sfmnistTask({ dir: fakeDir, classes: [9, 3], limit: { train: 1 } }).size('train')).toBe(1);
+    expect(() => sfmnistTask({ dir: fakeDir, classes: [] })).toThrow(/classes is empty/);
+    expect(() => sfmnistTask({ dir: fakeDir, classes: [10] })).toThrow(/class 10 is not a label 0–9/);
+    expect(() => sfmnistTask({ dir: fakeDir, classes: [5, 6] })).toThrow(/the train split has no image of class 5, 6/);
+  });
+
   test('a missing data set gives the install command; a blank set cannot be normalised', () => {
     expect(() => sfmnistTask({ dir: join(scratch, 'absent') })).toThrow(/apt-get install dataset-fashion-mnist/);
     const blank = join(scratch, 'blank');

@@ -12,6 +12,10 @@
 //   logits   z = (1/T) Σ_t o[t]
 //   loss     log Σ_c e^{z_c} − z_y;   ∂loss/∂o[t, c] = (softmax(z)_c − [c = y]) / T
 //   metric   1 if argmax z = y else 0; reported as mean × 100 = accuracy (%)
+//   classes  optionally only the images of some labels, in both splits, with
+//            dOut still 10 and μ, σ still those of the whole training file:
+//            a model trained on classes 0–4 can be tuned to 5–9 on the same
+//            inputs and outputs (docs/adaptation.md)
 //
 // Cost: an example is 784 table look-ups (no per-example allocation beyond
 // the returned inputs); the loss is O(T·10). Loading is the gunzip (≈ 0.5 s).
@@ -30,8 +34,10 @@ export interface SfmnistOptions {
    * classic pixel-by-pixel benchmark (pixelsPerStep 1).
    */
   pixelsPerStep?: 1 | 4;
-  /** Use only the first `train` / `test` images of each split (tests, quick runs). */
+  /** Use only the first `train` / `test` images of each split (tests, quick runs); counted after `classes`. */
   limit?: { train?: number; test?: number };
+  /** Only the images of these labels (0–9), in both splits; dOut stays 10. Default all. */
+  classes?: number[];
 }
 
 export interface SfmnistTask extends Task {
@@ -66,6 +72,15 @@ function checkLimit(name: string, value: number | undefined, available: number):
   return Math.min(value, available);
 }
 
+function checkClasses(classes: number[] | undefined): Set<number> | undefined {
+  if (classes === undefined) return undefined;
+  if (classes.length === 0) throw new SparrowError('sfmnist: classes is empty; give at least one label 0–9');
+  for (const c of classes) {
+    if (!Number.isInteger(c) || c < 0 || c >= FASHION_MNIST_CLASSES) throw new SparrowError(`sfmnist: class ${c} is not a label 0–${FASHION_MNIST_CLASSES - 1}`);
+  }
+  return new Set(classes);
+}
+
 export function sfmnistTask(opts: SfmnistOptions = {}): SfmnistTask {
   const pixelsPerStep = opts.pixelsPerStep ?? 4;
   if (pixelsPerStep !== 1 && pixelsPerStep !== 4) {
@@ -82,22 +97,34 @@ export function sfmnistTask(opts: SfmnistOptions = {}): SfmnistTask {
   const normalised = new Float32Array(256);
   for (let v = 0; v < 256; v++) normalised[v] = (v / 255 - mean) / std;
 
-  const splits: Record<Split, { images: LabelledImages; size: number }> = {
-    train: { images: data.train, size: checkLimit('train', opts.limit?.train, data.train.count) },
-    test: { images: data.test, size: checkLimit('test', opts.limit?.test, data.test.count) },
+  const classes = FASHION_MNIST_CLASSES;
+  const wanted = checkClasses(opts.classes);
+  /** Image numbers of a split's examples: every image, or those of the wanted classes in file order. */
+  const pick = (images: LabelledImages, split: Split): Int32Array => {
+    const all = Int32Array.from({ length: images.count }, (_, i) => i);
+    if (!wanted) return all;
+    const kept = all.filter((i) => wanted.has(images.labels[i]));
+    if (kept.length === 0) throw new SparrowError(`sfmnist: the ${split} split has no image of class ${[...wanted].join(', ')}`);
+    return kept;
+  };
+  const trainImages = pick(data.train, 'train');
+  const testImages = pick(data.test, 'test');
+  const splits: Record<Split, { images: LabelledImages; index: Int32Array; size: number }> = {
+    train: { images: data.train, index: trainImages, size: checkLimit('train', opts.limit?.train, trainImages.length) },
+    test: { images: data.test, index: testImages, size: checkLimit('test', opts.limit?.test, testImages.length) },
   };
   const T = pixelsPerImage / pixelsPerStep;
-  const classes = FASHION_MNIST_CLASSES;
 
   const example = (split: Split, i: number): Example => {
-    const { images, size } = splits[split];
+    const { images, index, size } = splits[split];
     if (!Number.isInteger(i) || i < 0 || i >= size) {
       throw new RangeError(`sfmnist: example ${i} is outside the ${split} split of ${size} images`);
     }
-    const pixels = images.pixels.subarray(i * pixelsPerImage, (i + 1) * pixelsPerImage);
+    const image = index[i];
+    const pixels = images.pixels.subarray(image * pixelsPerImage, (image + 1) * pixelsPerImage);
     const inputs = new Float32Array(pixelsPerImage);
     for (let p = 0; p < pixelsPerImage; p++) inputs[p] = normalised[pixels[p]];
-    return { inputs, T, label: images.labels[i] };
+    return { inputs, T, label: images.labels[image] };
   };
 
   /** Time-mean logits z[c] = (1/T) Σ_t o[t, c], in float64. */

@@ -1,0 +1,205 @@
+// ============================================================================
+// `sparrow tune base.safetensors --task … -o tuned.safetensors`: adapt a
+// trained float model to a new task cheaply (host/train/tune.ts,
+// docs/adaptation.md): Sparse Dimension Tuning, LoRA on the decoder, or a
+// full fine-tune, keeping the base's sparsity pattern. With --quantized and
+// --like base.q.safetensors the w8a16 result sits on the base's scales, so
+// `sparrow diff` ships it as a patch.
+// ============================================================================
+
+import { SingleBar } from 'cli-progress';
+import { Command, Option } from 'commander';
+import * as os from 'os';
+import { quantizeOnto } from '../compress/quantize';
+import { serializeModel } from '../model/model';
+import { serializeQuantModel } from '../model/quant_file';
+import { formatTable } from '../report/table';
+import { writeFileAtomic } from '../util/atomic';
+import { SparrowError } from '../util/errors';
+import { quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
+import { makeTask } from '../train/tasks';
+import { checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
+import { intArg, numArg } from './options';
+import { addTaskOptions, TaskCliOptions, taskSpec } from './train';
+
+interface TuneCliOptions extends TaskCliOptions {
+  out: string;
+  quantized?: string;
+  like?: string;
+  method: TuneMethod;
+  channels?: number;
+  states?: number;
+  loraRank?: number;
+  warmupSteps: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  ssmLr: number;
+  weightDecay: number;
+  clip: number;
+  seed: number;
+  threads: number;
+  trainLimit?: number;
+  evalLimit?: number;
+  quiet: boolean;
+  json: boolean;
+}
+
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : String(x));
+
+function tuneUi(quiet: boolean): TuneUi {
+  const tty = !!process.stderr.isTTY;
+  const say = (s: string): void => void (quiet || process.stderr.write(s + '\n'));
+  let bar: SingleBar | undefined;
+  let last = 0;
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+  return {
+    phase: (what) => {
+      stop();
+      say(`${what}…`);
+    },
+    step: (s) => {
+      if (quiet) return;
+      const label = s.warmup ? 'warm-up' : `epoch ${s.epoch}/${s.epochs}`;
+      if (tty) {
+        if (!bar) {
+          bar = new SingleBar({ stream: process.stderr, format: '{label} [{bar}] {value}/{total} loss {loss}', barsize: 20, hideCursor: true });
+          bar.start(s.stepsPerEpoch, s.stepInEpoch, { label, loss: s.loss.toFixed(4) });
+        }
+        bar.update(s.stepInEpoch, { label, loss: s.loss.toFixed(4) });
+        return;
+      }
+      const now = performance.now();
+      if (now - last >= 30_000 || s.stepInEpoch === s.stepsPerEpoch) {
+        last = now;
+        say(`${label} step ${s.stepInEpoch}/${s.stepsPerEpoch} loss ${s.loss.toFixed(4)}`);
+      }
+    },
+    epoch: (rec) => {
+      stop();
+      say(`epoch ${rec.epoch}: train loss ${rec.trainLoss.toFixed(4)}, test ${f2(rec.testMetric)}, ${rec.seconds.toFixed(0)} s`);
+    },
+  };
+}
+
+export function addTuneCommand(program: Command): void {
+  addTaskOptions(
+    program
+      .command('tune')
+      .description('adapt a trained float model to a task cheaply: Sparse Dimension Tuning (a few channels and states of Λ, B, C), LoRA on the decoder, or a full fine-tune; the sparsity pattern stays, so the result ships as a patch')
+      .argument('<base>', 'float model .safetensors (sparrow train)'),
+  )
+    .requiredOption('-o, --out <file>', 'tuned float model .safetensors')
+    .option('--quantized <file>', 'also write the w8a16 model and score it on the integer reference')
+    .option('--like <base.q>', "quantize onto this w8a16 base's scales and stored entries (for `sparrow diff`); default: calibrate afresh")
+    .addOption(new Option('--method <m>', 'sdt: selected channels and states; lora: low-rank decoder update only; full: every weight').choices([...TUNE_METHODS]).default('sdt'))
+    .option('--channels <F>', 'sdt: channels (of d_model) tuned per layer', intArg(1, 4096))
+    .option('--states <G>', 'sdt: states (of d_state) tuned per layer', intArg(1, 4096))
+    .option('--lora-rank <R>', 'rank of a low-rank update of the decoder, merged into its nonzeros (sdt: optional; lora: required)', intArg(1, 256))
+    .option('--warmup-steps <n>', 'sdt: steps of the importance warm-up on Λ, B, C', intArg(1, 1e6), 50)
+    .option('--epochs <n>', 'passes over the training split', intArg(1, 10000), 2)
+    .option('--batch <n>', 'examples per optimizer step', intArg(1, 4096), 16)
+    .option('--lr <x>', 'peak learning rate (warm-up, then cosine decay)', numArg(0, 1), 0.004)
+    .option('--ssm-lr <x>', 'peak learning rate of Λ and B', numArg(0, 1), 0.004)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', numArg(0, 10), 0)
+    .option('--clip <x>', 'clip the global gradient norm (0: no clipping)', numArg(0, 1e9), 0)
+    .option('--seed <n>', 'seed of the example order and the LoRA initialisation', intArg(0, 2 ** 31 - 1), 0)
+    .option('--threads <n>', 'threads (data-parallel over the batch)', intArg(1, 256), Math.max(1, Math.min(os.availableParallelism(), 8)))
+    .option('--train-limit <n>', 'use only the first n training examples', intArg(1, 1e9))
+    .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final scores use all)', intArg(1, 1e9))
+    .option('--quiet', 'no progress output', false)
+    .option('--json', 'machine-readable summary', false)
+    .action(async (file: string, o: TuneCliOptions) => {
+      if (o.like && !o.quantized) throw new SparrowError('tune: --like needs --quantized (it sets the scales of the w8a16 output)');
+      const any = readAnyModelFile(file);
+      if (any.kind === 'quantized') throw new SparrowError(`${file}: is a quantized model; tune the float model (sparrow train -o) and quantize the result with --quantized --like ${file}`);
+      const like = o.like ? readAnyModelFile(o.like) : undefined;
+      if (like && like.kind !== 'quantized') throw new SparrowError(`${o.like}: --like takes the quantized base (.q.safetensors), not a float model`);
+      const base = any.model;
+      const spec = taskSpec(o);
+      const task = makeTask(spec);
+      try {
+        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank });
+      } catch (e) {
+        if (e instanceof SparrowError) throw new SparrowError(`${file}: ${e.message}`);
+        throw e;
+      }
+      const r = await runTune({
+        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, warmupSteps: o.warmupSteps,
+        options: { epochs: o.epochs, batchSize: o.batch, seed: o.seed, lr: o.lr, ssmLr: o.ssmLr, weightDecay: o.weightDecay, clip: o.clip, ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}), ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}) },
+        threads: o.threads,
+        script: __filename,
+      }, tuneUi(o.quiet || o.json));
+      const command = ['sparrow', ...process.argv.slice(2)].join(' ');
+      r.model.metadata = {
+        ...base.metadata,
+        tuned_from: file,
+        tune_method: o.method,
+        ...(r.selection ? { tune_selection: JSON.stringify(r.selection) } : {}),
+        tune_trainable: String(r.trainable),
+        task: spec.name,
+        task_options: JSON.stringify(spec),
+        metric_name: task.metricName,
+        test_metric: r.metric.toFixed(3),
+        base_test_metric: r.baseMetric.toFixed(3),
+        command,
+      };
+      writeFileAtomic(o.out, serializeModel(r.model));
+      const wrote = [o.out];
+      let quantizedMetric: number | undefined;
+      let onto: ReturnType<typeof quantizeOnto>['report'] | undefined;
+      if (o.quantized) {
+        let q;
+        if (like && like.kind === 'quantized') {
+          try {
+            ({ model: q, report: onto } = quantizeOnto(r.model, like.model));
+          } catch (e) {
+            if (e instanceof SparrowError) throw new SparrowError(`${o.like}: cannot quantize the tuned model onto it: ${e.message}`);
+            throw e;
+          }
+        } else {
+          q = quantizeForTask(r.model, task);
+        }
+        quantizedMetric = scoreModel({ kind: 'quantized', model: q }, task, 'recurrent', Infinity);
+        q.metadata = { ...q.metadata, test_metric: quantizedMetric.toFixed(3) };
+        writeFileAtomic(o.quantized, serializeQuantModel(q));
+        wrote.push(o.quantized);
+      }
+      const summary = {
+        method: o.method,
+        metricName: task.metricName,
+        baseMetric: r.baseMetric,
+        metric: r.metric,
+        quantizedMetric,
+        trainable: r.trainable,
+        parameters: r.parameters,
+        trainableFraction: r.trainable / r.parameters,
+        selection: r.selection,
+        ontoBase: onto,
+        droppedEntries: r.dropped,
+        trainSeconds: Math.round(r.seconds),
+        history: r.history,
+        wrote,
+      };
+      if (o.json) {
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+        return;
+      }
+      const pct = (100 * r.trainable / r.parameters).toFixed(2);
+      const lines = [
+        formatTable(['epoch', 'train loss', `test ${task.metricName}`, 'seconds'], r.history.map((h) => [h.epoch, h.trainLoss.toFixed(4), f2(h.testMetric), Math.round(h.seconds)])),
+        `trainable parameters: ${r.trainable} of ${r.parameters} deployed (${pct}%)`,
+        ...(r.selection ? r.selection.map((s, l) => `layer ${l}: channels ${s.channels.join(',')}; states ${s.states.join(',')}`) : []),
+        `${task.metricName}: base ${f2(r.baseMetric)} → tuned ${f2(r.metric)} (float, full test split)`,
+        ...(quantizedMetric !== undefined ? [`w8a16 tuned: ${f2(quantizedMetric)} (integer reference${like ? `, on the scales of ${o.like}` : ''})`] : []),
+        ...(onto && (onto.keptNonzero || onto.heldZero || onto.saturated) ? [`onto the base: ${onto.keptNonzero} weights kept at ±1 instead of 0, ${onto.heldZero} held at 0, ${onto.saturated} saturated`] : []),
+        ...(r.dropped ? [`${r.dropped} tuned values fell where the base stores no entry and were dropped`] : []),
+        `tuning: ${Math.round(r.seconds)} s`,
+        `wrote ${wrote.join(', ')}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}
