@@ -17,6 +17,7 @@ import { formatTable } from '../report/table';
 import { writeFileAtomic } from '../util/atomic';
 import { SparrowError } from '../util/errors';
 import { quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
+import { gridsOf } from '../train/qat';
 import { makeTask } from '../train/tasks';
 import { checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
 import { intArg, numArg } from './options';
@@ -26,6 +27,7 @@ interface TuneCliOptions extends TaskCliOptions {
   out: string;
   quantized?: string;
   like?: string;
+  qat: boolean;
   method: TuneMethod;
   channels?: number;
   states?: number;
@@ -94,7 +96,8 @@ export function addTuneCommand(program: Command): void {
   )
     .requiredOption('-o, --out <file>', 'tuned float model .safetensors')
     .option('--quantized <file>', 'also write the w8a16 model and score it on the integer reference')
-    .option('--like <base.q>', "quantize onto this w8a16 base's scales and stored entries (for `sparrow diff`); default: calibrate afresh")
+    .option('--like <base.q>', "quantize onto this w8a16 base's scales and stored entries (for `sparrow diff`), and tune through its grids; default: calibrate afresh")
+    .option('--no-qat', 'with --like: tune in float, and only then quantize onto the base (values beyond its grids saturate)')
     .addOption(new Option('--method <m>', 'sdt: selected channels and states; lora: low-rank decoder update only; full: every weight').choices([...TUNE_METHODS]).default('sdt'))
     .option('--channels <F>', 'sdt: channels (of d_model) tuned per layer', intArg(1, 4096))
     .option('--states <G>', 'sdt: states (of d_state) tuned per layer', intArg(1, 4096))
@@ -129,6 +132,7 @@ export function addTuneCommand(program: Command): void {
       }
       const r = await runTune({
         base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, warmupSteps: o.warmupSteps,
+        ...(like && like.kind === 'quantized' && o.qat ? { grids: gridsOf(like.model) } : {}),
         options: { epochs: o.epochs, batchSize: o.batch, seed: o.seed, lr: o.lr, ssmLr: o.ssmLr, weightDecay: o.weightDecay, clip: o.clip, ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}), ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}) },
         threads: o.threads,
         script: __filename,

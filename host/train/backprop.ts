@@ -26,7 +26,7 @@
 
 import { ModelConfig } from '../model/types';
 import { gemm } from './gemm';
-import { fakeQuantize, fakeQuantizeLambda } from './qat';
+import { fakeQuantize, fakeQuantizeFixed, fakeQuantizeLambda, Qat } from './qat';
 import { BN_EPS, BN_MOMENTUM, Discrete, discretize, LayerParams, Masks, TrainParams, zerosLike } from './params';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -60,9 +60,17 @@ interface Effective {
  * re/im as int8 sharing one grid each, Λ̄ in Q15. The backward pass differentiates with
  * these and hands the gradients to the float parameters (straight-through).
  */
-export function effective(p: TrainParams, masks: Masks, qat = false): Effective {
+export function effective(p: TrainParams, masks: Masks, qat: Qat = false): Effective {
   const { d_model: H, d_state: P } = p.config;
-  const q1 = (w: Float64Array, what: string): Float64Array => (qat ? fakeQuantize([w], 127, what)[0] : w);
+  /** One or two (re, im) arrays onto their grid: the quantizer's choice now, or the fixed one. */
+  const grid = (ws: Float64Array[], what: string): Float64Array[] => {
+    if (qat === true) return fakeQuantize(ws, 127, what);
+    const fracs = qat ? qat.get(what) : undefined;
+    if (qat && !fracs) throw new Error(`QAT grids: no grid for ${what}`);
+    return fixedGrid(ws, fracs!);
+  };
+  const fixedGrid = (ws: Float64Array[], fracs: Int8Array): Float64Array[] => fakeQuantizeFixed(ws, fracs, 127);
+  const q1 = (w: Float64Array, what: string): Float64Array => (qat ? grid([w], what)[0] : w);
   return {
     encW: q1(masked(p.encW, masks.get('encoder.weight')), 'encoder.weight'),
     decW: q1(masked(p.decW, masks.get('decoder.weight')), 'decoder.weight'),
@@ -70,7 +78,7 @@ export function effective(p: TrainParams, masks: Masks, qat = false): Effective 
       const bMask = masks.get(`layers.${i}.ssm.B`);
       let d = discretize(L, H, bMask);
       if (qat) {
-        const [bbRe, bbIm] = fakeQuantize([d.bbRe, d.bbIm], 127, `layers.${i}.ssm.B`);
+        const [bbRe, bbIm] = grid([d.bbRe, d.bbIm], `layers.${i}.ssm.B`);
         const [lbRe, lbIm] = fakeQuantizeLambda(d.lbRe, d.lbIm);
         d = { ...d, bbRe, bbIm, lbRe, lbIm };
       }
@@ -79,7 +87,7 @@ export function effective(p: TrainParams, masks: Masks, qat = false): Effective 
       bb.set(d.bbIm, P * H);
       const cMask = masks.get(`layers.${i}.ssm.C`);
       let [cRe, cIm] = [masked(L.Cre, cMask), masked(L.Cim, cMask)];
-      if (qat) [cRe, cIm] = fakeQuantize([cRe, cIm], 127, `layers.${i}.ssm.C`);
+      if (qat) [cRe, cIm] = grid([cRe, cIm], `layers.${i}.ssm.C`);
       const cc = new Float64Array(H * 2 * P);
       for (let h = 0; h < H; h++) {
         for (let q = 0; q < P; q++) {
@@ -150,7 +158,7 @@ export type BnMode = 'batch' | 'running';
  * the BatchNorm running statistics move toward this batch's (training); bn 'running' neither
  * uses nor updates the batch statistics.
  */
-export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true, qat = false, bn: BnMode = 'batch'): { outputs: Float64Array[]; tape: Tape } {
+export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true, qat: Qat = false, bn: BnMode = 'batch'): { outputs: Float64Array[]; tape: Tape } {
   const { d_in, d_model: H, d_out, encoder_act } = p.config;
   const eff = effective(p, masks, qat);
   const N = inputs.length;

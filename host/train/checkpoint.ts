@@ -17,7 +17,7 @@ import { TrainOptions, TrainState } from './trainer';
 const FORMAT = 'sparrow-train-checkpoint';
 
 export function serializeCheckpoint(st: TrainState, o: TrainOptions, extra: Record<string, string> = {}): Uint8Array {
-  if (o.trainable || st.adapter) throw new Error('checkpoint: tuning runs (trainable masks, adapters) are not checkpointed');
+  if (o.trainable || o.qatGrids || st.adapter) throw new Error('checkpoint: tuning runs (trainable masks, adapters) are not checkpointed');
   const tensors = new Map<string, Tensor>();
   const f64 = (a: Float64Array): Tensor => ({ dtype: 'F64', shape: [a.length], data: a });
   paramRefs(st.params).forEach((r, k) => {

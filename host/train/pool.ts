@@ -23,6 +23,7 @@ import { SparrowError } from '../util/errors';
 import { runConv } from './conv';
 import { backwardBatch, BnMode, forwardBatch } from './backprop';
 import { exportModel, flattenParams, initParams, loadFlatParams, Masks, TrainParams, zerosLike } from './params';
+import { Qat } from './qat';
 import { Task } from './task';
 import { makeTask, TaskSpec } from './tasks';
 
@@ -41,7 +42,7 @@ interface Snapshot {
 }
 
 type Request =
-  | ({ kind: 'grad'; id: number; indices: Int32Array; step: number; qat: boolean; bn: BnMode } & Snapshot)
+  | ({ kind: 'grad'; id: number; indices: Int32Array; step: number; qat: Qat; bn: BnMode } & Snapshot)
   | ({ kind: 'eval'; id: number; from: number; to: number; mode: EvalMode } & Snapshot);
 
 /** A request before it is numbered. */
@@ -80,7 +81,7 @@ export function loadStats(p: TrainParams, stats: Float64Array): void {
  * BatchNorm running statistics of `p` move toward this share's; with 'running' they are
  * frozen). A non-finite loss is an error naming the step.
  */
-export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
+export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat: Qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
   const examples = Array.from(indices, (i) => task.example('train', i));
   const T = examples[0].T;
   const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat, bn);
@@ -210,7 +211,7 @@ export class TrainPool {
   }
 
   /** The batch gradient over `indices`, split across the threads; with bn 'batch', updates p's BatchNorm running statistics. */
-  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat = false, bn: BnMode = 'batch'): Promise<{ grads: TrainParams; loss: number }> {
+  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat: Qat = false, bn: BnMode = 'batch'): Promise<{ grads: TrainParams; loss: number }> {
     const parts = shares(indices.length, this.threads).filter(([a, b]) => b > a);
     const snap = this.snapshot(p, masks);
     const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, qat, bn, ...snap }));

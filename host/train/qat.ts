@@ -14,7 +14,7 @@
 // ============================================================================
 
 import { fracFor } from '../compress/quantize';
-import { LAMBDA_FRAC } from '../model/quant';
+import { LAMBDA_FRAC, QuantModel } from '../model/quant';
 
 /** Round half away from zero, as the quantizer does; + 0 turns −0 into 0. */
 const roundHalfAway = (x: number): number => Math.sign(x) * Math.floor(Math.abs(x) + 0.5) + 0;
@@ -41,4 +41,39 @@ export function fakeQuantizeLambda(re: Float64Array, im: Float64Array): [Float64
   const s = 2 ** LAMBDA_FRAC;
   const q = (a: Float64Array) => Float64Array.from(a, (v) => Math.max(-32767, Math.min(32767, roundHalfAway(Math.fround(v) * s))) / s);
   return [q(re), q(im)];
+}
+
+/**
+ * Fixed grids: the row fracs of an existing w8a16 model (tuning onto a deployed base, whose
+ * scales a patch cannot change). Keys: `encoder.weight`, `decoder.weight`, `layers.i.ssm.B`,
+ * `layers.i.ssm.C`, `layers.i.gate.weight` (one frac per row), `layers.i.ssm.D` (one).
+ */
+export type QatGrids = Map<string, Int8Array>;
+
+/** QAT in a forward pass: off, on the grids the quantizer would choose now, or on fixed grids. */
+export type Qat = boolean | QatGrids;
+
+export function gridsOf(q: QuantModel): QatGrids {
+  const g: QatGrids = new Map([['encoder.weight', q.encoderWeight.rowFrac.slice()], ['decoder.weight', q.decoderWeight.rowFrac.slice()]]);
+  q.layers.forEach((L, i) => {
+    g.set(`layers.${i}.ssm.B`, L.B_re.rowFrac.slice());
+    g.set(`layers.${i}.ssm.C`, L.C_re.rowFrac.slice());
+    g.set(`layers.${i}.ssm.D`, Int8Array.of(L.dFrac));
+    if (L.gateWeight) g.set(`layers.${i}.gate.weight`, L.gateWeight.rowFrac.slice());
+  });
+  return g;
+}
+
+/**
+ * Copies of `arrays` ([rows, cols] row-major, or vectors with one frac) on fixed row grids:
+ * v → clamp(round(v·2^f_r), ±limit)·2^−f_r, float32 first, as quantizeOnto will store them.
+ */
+export function fakeQuantizeFixed(arrays: Float64Array[], fracs: Int8Array, limit: number): Float64Array[] {
+  return arrays.map((a) => {
+    const cols = a.length / fracs.length;
+    return Float64Array.from(a, (v, i) => {
+      const s = 2 ** fracs[Math.floor(i / cols)];
+      return Math.max(-limit, Math.min(limit, roundHalfAway(Math.fround(v) * s))) / s;
+    });
+  });
 }

@@ -25,6 +25,7 @@ import { BnMode } from './backprop';
 import { AdamOptions, adamState, AdamState, adamStep, lrScale, PruneSchedule, pruneNow, sparsityAt, Trainable } from './optim';
 import { exportModel, initParams, Masks, ParamRef, paramRefs, TrainParams } from './params';
 import { shareGradient } from './pool';
+import { Qat, QatGrids } from './qat';
 import { Task } from './task';
 
 export interface TrainOptions extends AdamOptions {
@@ -48,6 +49,8 @@ export interface TrainOptions extends AdamOptions {
   clip?: number;
   /** Quantization-aware fine-tuning: the last this many epochs train through the w8a16 grids (default 0). */
   qatEpochs?: number;
+  /** Fixed grids for those epochs (a base's scales, tuning); default: the ones the quantizer would choose. Not in checkpoints. */
+  qatGrids?: QatGrids;
   /** Examples of the training split used per epoch (default all). */
   trainLimit?: number;
   /** Examples of the test split evaluated after each epoch (default all). */
@@ -180,7 +183,7 @@ export function evaluate(model: Model, task: Task, limit = Infinity, onProgress?
 }
 
 /** The gradient of one mini-batch (summed loss / batch size) and its mean loss, on this thread. */
-export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>, qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
+export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>, qat: Qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
   return shareGradient(st.params, st.masks, task, indices, st.step, qat, bn);
 }
 
@@ -224,7 +227,7 @@ export interface TrainHooks {
   /** Asked before every step: true stops the call (a time box); resumable. */
   shouldStop?: () => boolean;
   /** A replacement for batchGradient (the worker pool). */
-  gradient?: (st: TrainState, indices: Int32Array, qat: boolean, bn: BnMode) => Promise<{ grads: TrainParams; loss: number }>;
+  gradient?: (st: TrainState, indices: Int32Array, qat: Qat, bn: BnMode) => Promise<{ grads: TrainParams; loss: number }>;
   /** A replacement for evaluate (the worker pool, conv mode): the test metric of the current parameters. */
   evaluate?: (st: TrainState) => Promise<number>;
 }
@@ -267,7 +270,7 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
       if (zeroPruned) applyMasks(st);
     }
     const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);
-    const qat = epoch >= o.epochs - (o.qatEpochs ?? 0);
+    const qat: Qat = epoch >= o.epochs - (o.qatEpochs ?? 0) ? (o.qatGrids ?? true) : false;
     const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices, qat, bn) : batchGradient(st, task, indices, qat, bn);
     const g = paramRefs(grads);
     if (st.adapter) st.adapter.gradient(grads).forEach((value, k) => g.push({ ...st.adapter!.refs[k], value }));

@@ -27,6 +27,7 @@ import { makeRng } from '../util/rng';
 import { adamState } from './optim';
 import { exportModel, importModel, Masks, ParamRef, paramRefs, TrainParams } from './params';
 import { TrainPool } from './pool';
+import { Qat, QatGrids } from './qat';
 import { Task } from './task';
 import { TaskSpec } from './tasks';
 import { Adapter, EpochRecord, TrainOptions, TrainState, train, stepsPerEpoch } from './trainer';
@@ -259,6 +260,11 @@ export interface TuneArgs {
   loraRank?: number;
   /** SDT: optimizer steps of the importance warm-up. */
   warmupSteps: number;
+  /**
+   * Tune through these fixed w8a16 grids (the deployed base's, qat.ts gridsOf): every forward
+   * pass of the tuning uses the weights as quantizeOnto will store them, clamping included.
+   */
+  grids?: QatGrids;
   options: Omit<TrainOptions, 'config' | 'prune' | 'trainable' | 'bn'>;
   threads: number;
   script: string;
@@ -320,7 +326,7 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
   const pool = TrainPool.start(a.threads, task, a.spec, config, a.script);
   const evalN = Math.min(task.size('test'), o.evalLimit ?? Infinity);
   const hooks = (warmup: boolean, epochs: number) => ({
-    gradient: (st: TrainState, indices: Int32Array, qat: boolean) => pool.gradient(st.params, st.masks, indices, st.step, qat, 'running'),
+    gradient: (st: TrainState, indices: Int32Array, qat: Qat) => pool.gradient(st.params, st.masks, indices, st.step, qat, 'running'),
     evaluate: async (st: TrainState) => task.reduceMetric(await pool.metricValues(st.params, st.masks, evalN, 'recurrent')),
     onStep: (_st: TrainState, s: { epoch: number; stepInEpoch: number; stepsPerEpoch: number; loss: number }) => ui.step({ epoch: s.epoch + 1, epochs, stepInEpoch: s.stepInEpoch, stepsPerEpoch: s.stepsPerEpoch, loss: s.loss, warmup }),
     onEpoch: (_st: TrainState, rec: EpochRecord) => ui.epoch(rec),
@@ -357,7 +363,7 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
     const st = freshState(params, masks, adapter);
     const nTrainable = countTrainable(trainable);
     ui.phase(`tuning (${a.method}): ${nTrainable} trainable parameters`);
-    await train(task, { ...o, trainable }, st, hooks(false, o.epochs));
+    await train(task, { ...o, trainable, ...(a.grids ? { qatEpochs: o.epochs, qatGrids: a.grids } : {}) }, st, hooks(false, o.epochs));
 
     ui.phase(`${task.metricName} of the tuned model on ${task.size('test')} test examples`);
     const metric = task.reduceMetric(await pool.metricValues(st.params, st.masks, task.size('test'), 'recurrent'));

@@ -17,6 +17,8 @@ import { randomModel } from '../../host/model/random';
 import { Matrix, Model } from '../../host/model/types';
 import { diffModels } from '../../host/patch/diff';
 import { runFloat } from '../../host/reference/float';
+import { effective } from '../../host/train/backprop';
+import { gridsOf } from '../../host/train/qat';
 import { exportModel, importModel, initParams, paramRefs, zerosLike } from '../../host/train/params';
 import { makeTask, TaskSpec } from '../../host/train/tasks';
 import { computeMasks } from '../../host/train/trainer';
@@ -325,6 +327,22 @@ describe('quantizeOnto', () => {
     expect(q.decoderWeight.kind).toBe(base.decoderWeight.kind);
     expect(Array.from(q.decoderWeight.rowFrac)).toEqual(Array.from(base.decoderWeight.rowFrac));
     expect(diffModels(base, q, 'base', 'tuned').map((t) => t.name)).toEqual(['decoder.weight']);
+  });
+
+  test('tuning through the base grids (fixed-grid QAT) sees every weight as quantizeOnto stores it', () => {
+    const { params, masks } = importModel(model);
+    const eff = effective(params, masks, gridsOf(base));
+    const deq = (m: QMatrix): number[] => qlogical(m).map((v, i) => v * 2 ** -m.rowFrac[Math.floor(i / m.cols)]);
+    expect(Array.from(eff.encW)).toEqual(deq(base.encoderWeight));
+    expect(Array.from(eff.decW)).toEqual(deq(base.decoderWeight));
+    base.layers.forEach((L, i) => {
+      const P = model.config.d_state;
+      const H = model.config.d_model;
+      expect(Array.from(eff.layers[i].bb.subarray(0, P * H))).toEqual(deq(L.B_re));
+      expect(Array.from(eff.layers[i].bb.subarray(P * H))).toEqual(deq(L.B_im));
+      expect(Array.from(eff.layers[i].D)).toEqual(Array.from(L.D, (d) => d * 2 ** -L.dFrac));
+      expect(Array.from(eff.layers[i].gateW!)).toEqual(deq(L.gateWeight!));
+    });
   });
 
   test('another config is refused', () => {

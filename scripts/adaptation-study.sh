@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The transfer study of docs/adaptation.md: a base trained on one task, then tuned to another
+# by every method of `sparrow tune` (full, SDT, LoRA, SDT + LoRA), each quantized onto the
+# base's w8a16 scales and diffed into a firmware patch. Resumable at the granularity of a
+# finished file: what exists is skipped. Needs `npm run build` (and Fashion-MNIST for sfmnist).
+# Usage: scripts/adaptation-study.sh [denoise|sfmnist]…   (default both)
+# OUT=dir (default out/adapt) holds the bases, the tuned models, <name>.json summaries and patches.
+# SPARROW_CJS=path runs a frozen copy of the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/adapt}
+S=${SPARROW_CJS:-dist/sparrow.cjs}
+mkdir -p "$OUT"
+
+base() { # name, train options…
+  local name=$1; shift
+  [[ -f "$OUT/$name.q.safetensors" ]] && return
+  local resume=(); [[ -f "$OUT/$name.ckpt" ]] && resume=(--resume)
+  echo "adaptation-study: base $name"
+  node "$S" train "$@" --checkpoint "$OUT/$name.ckpt" --checkpoint-every 100 \
+    -o "$OUT/$name.safetensors" --quantized "$OUT/$name.q.safetensors" "${resume[@]}"
+}
+
+tune() { # base, name, tune options…
+  local b=$1 name=$2; shift 2
+  [[ -f "$OUT/$name.json" ]] && return
+  echo "adaptation-study: $name"
+  node "$S" tune "$OUT/$b.safetensors" "$@" -o "$OUT/$name.safetensors" \
+    --quantized "$OUT/$name.q.safetensors" --like "$OUT/$b.q.safetensors" --quiet --json > "$OUT/$name.json.part"
+  node "$S" compile "$OUT/$b.q.safetensors" -o "$OUT/$b-fw" > /dev/null
+  node "$S" diff "$OUT/$b.q.safetensors" "$OUT/$name.q.safetensors" --firmware "$OUT/$b-fw/firmware.wasm" -o "$OUT/$name.patch" > /dev/null
+  mv "$OUT/$name.json.part" "$OUT/$name.json"
+}
+
+studies=("$@"); [[ ${#studies[@]} -gt 0 ]] || studies=(denoise sfmnist)
+for study in "${studies[@]}"; do
+  case $study in
+    denoise)
+      # Trained on white and pink noise; tuned to babble (speech-like noise under speech).
+      base denoise-wp-s80 --task denoise --noises white,pink --d-model 64 --d-state 64 --layers 2 --epochs 12 --batch 16 \
+        --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1 --sparsity 0.8
+      T=(--task denoise --noises babble --epochs 4 --batch 16 --threads 1)
+      tune denoise-wp-s80 dn-full "${T[@]}" --method full --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dn-sdt-c16-s8 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.01 --ssm-lr 0.01
+      tune denoise-wp-s80 dn-sdt-c8-s16 "${T[@]}" --method sdt --channels 8 --states 16 --lr 0.01 --ssm-lr 0.01
+      tune denoise-wp-s80 dn-lora-r2 "${T[@]}" --method lora --lora-rank 2 --lr 0.01
+      tune denoise-wp-s80 dn-sdt-c16-s8-lora-r1 "${T[@]}" --method sdt --channels 16 --states 8 --lora-rank 1 --lr 0.01 --ssm-lr 0.01
+      ;;
+    sfmnist)
+      # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9
+      # (sandal, shirt, sneaker, bag, ankle boot), same inputs and 10 outputs.
+      base sfmnist-04-s80 --task sfmnist --classes 0-4 --d-model 64 --d-state 64 --layers 2 --epochs 4 --batch 32 \
+        --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --eval-limit 1000 --threads 1 --sparsity 0.8
+      T=(--task sfmnist --classes 5-9 --epochs 2 --batch 32 --train-limit 8000 --eval-limit 1000 --threads 1)
+      tune sfmnist-04-s80 sf-full "${T[@]}" --method full --lr 0.002 --ssm-lr 0.002
+      tune sfmnist-04-s80 sf-sdt-c16-s8 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.01 --ssm-lr 0.01
+      tune sfmnist-04-s80 sf-lora-r2 "${T[@]}" --method lora --lora-rank 2 --lr 0.01
+      tune sfmnist-04-s80 sf-sdt-c16-s8-lora-r1 "${T[@]}" --method sdt --channels 16 --states 8 --lora-rank 1 --lr 0.01 --ssm-lr 0.01
+      ;;
+    *) echo "adaptation-study: unknown study $study (denoise, sfmnist)" >&2; exit 2 ;;
+  esac
+done
+# The table of docs/adaptation.md from the summaries.
+node -e '
+const fs = require("fs"), path = require("path");
+const dir = process.argv[1];
+const rows = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => {
+  const s = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+  const name = f.replace(/\.json$/, "");
+  const base = name.startsWith("dn-") ? "denoise-wp-s80" : "sfmnist-04-s80";
+  const patch = fs.statSync(path.join(dir, name + ".patch")).size;
+  const fw = fs.statSync(path.join(dir, base + "-fw", "firmware.wasm")).size;
+  return `| ${name} | ${s.method} | ${s.trainable} (${(100 * s.trainableFraction).toFixed(2)}%) | ${s.baseMetric.toFixed(2)} | ${s.metric.toFixed(2)} | ${s.quantizedMetric.toFixed(2)} | ${patch} B (${(100 * patch / fw).toFixed(1)}% of ${fw} B) | ${s.trainSeconds} s |`;
+});
+console.log("| run | method | trainable (of deployed) | frozen base | tuned float | tuned w8a16 | patch | tuning time |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" + rows.join("\n"));
+' "$OUT"
