@@ -148,8 +148,17 @@ export interface QuantFormats {
   outputFrac: number;
   encoderFrac: number;
   encoder: Int8Array;
-  layers: { fmt: LayerFormats; normScaleFrac: number; b: Int8Array; c: Int8Array; dFrac: number; gate?: Int8Array }[];
+  layers: { fmt: LayerFormats; normScaleFrac: number; b: Int8Array; c: Int8Array; dFrac: number; gate?: Int8Array; sma?: Int8Array }[];
   decoder: Int8Array;
+}
+
+/** SMA's two logit rows [2, H] as the one row that decides, w₁ − w₀ [1, H] (l₁ > l₀ ⇔ (w₁ − w₀)·y + b₁ − b₀ > 0). */
+export function smaDifference(w: Matrix): Matrix {
+  const H = w.cols;
+  const full = new Float32Array(2 * H);
+  if (w.kind === 'dense') full.set(w.values);
+  else for (let r = 0; r < 2; r++) for (let k = w.indptr[r]; k < w.indptr[r + 1]; k++) full[r * H + w.indices[k]] = w.values[k];
+  return { kind: 'dense', rows: 1, cols: H, values: Float32Array.from({ length: H }, (_, h) => full[H + h] - full[h]) };
 }
 
 /** The formats calibration chooses: the largest frac that holds each calibrated range and each weight row. */
@@ -181,6 +190,7 @@ export function chooseFormats(model: Model, ranges: Ranges, perChannel: boolean)
       c: weightFracs(`${p}ssm.C`, perChannel, L.C_re, L.C_im),
       dFrac: fracFor(maxD, 127, `${p}ssm.D`),
       ...(model.config.gate ? { gate: weightFracs(`${p}gate.weight`, perChannel, L.gateWeight!) } : {}),
+      ...(model.config.sma ? { sma: weightFracs(`${p}sma.weight`, false, smaDifference(L.smaWeight!)) } : {}),
     };
   });
   return {
@@ -210,6 +220,7 @@ export function formatsOf(q: QuantModel): QuantFormats {
       c: L.C_re.rowFrac.slice(),
       dFrac: L.dFrac,
       ...(L.gateWeight ? { gate: L.gateWeight.rowFrac.slice() } : {}),
+      ...(L.smaWeight ? { sma: L.smaWeight.rowFrac.slice() } : {}),
     })),
     decoder: q.decoderWeight.rowFrac.slice(),
   };
@@ -250,6 +261,12 @@ function quantizeWith(model: Model, F: QuantFormats): Omit<QuantModel, 'metadata
       q.gateBias = quantizeBias(`${p}gate.bias`, L.gateBias!, (h) => gFrac[h] + f.a);
       q.sigmoidLut = buildLut(sigmoid, f.g, 15).map((v) => Math.max(0, v)) as Int16Array;
       checkAccumulators(`${p}gate.weight`, [q.gateWeight], q.gateBias);
+    }
+    if (model.config.sma) {
+      const sFrac = F.layers[i].sma!;
+      q.smaWeight = quantizeMatrix(smaDifference(L.smaWeight!), sFrac);
+      q.smaBias = quantizeBias(`${p}sma.bias`, Float32Array.of(L.smaBias![1] - L.smaBias![0]), () => sFrac[0] + f.y);
+      checkAccumulators(`${p}sma.weight`, [q.smaWeight], q.smaBias);
     }
     checkAccumulators(`${p}ssm.B_re`, [q.B_re]);
     checkAccumulators(`${p}ssm.B_im`, [q.B_im]);

@@ -66,6 +66,15 @@ export function dequantizeModel(q: QuantModel): Model {
       layer.gateWeight = dequantizeMatrix(L.gateWeight!);
       layer.gateBias = dequantizeVector(L.gateBias!, (h) => gFrac[h] + f.a);
     }
+    if (L.smaWeight) {
+      // The decision row w₁ − w₀ as logits (0, w_d·y + b_d): the same argmax.
+      const d = dequantizeMatrix(L.smaWeight);
+      const row = d.kind === 'dense' ? d.values : Float32Array.from({ length: d.cols }, (_, h) => { const k = Array.from(d.indices).indexOf(h); return k < 0 ? 0 : d.values[k]; });
+      const w = new Float32Array(2 * d.cols);
+      w.set(row, d.cols);
+      layer.smaWeight = { kind: 'dense', rows: 2, cols: d.cols, values: w };
+      layer.smaBias = Float32Array.of(0, dequantizeVector(L.smaBias!, () => L.smaWeight!.rowFrac[0] + f.y)[0]);
+    }
     return layer;
   });
   const lastFrac = q.layers.length > 0 ? q.layers[q.layers.length - 1].fmt.uOut : q.encoderFrac;

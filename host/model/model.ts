@@ -32,7 +32,8 @@ export const configSchema = z.strictObject({
   act: z.enum(['gelu', 'relu']),
   encoder_act: z.enum(['none', 'relu']),
   gate: z.boolean(),
-});
+  sma: z.boolean().optional(),
+}).refine((c) => !c.sma || c.gate, { message: 'sma needs gate: SMA decides per step whether the gate sub-module runs', path: ['sma'] });
 
 // ---------------------------------------------------------------------------
 // Names and shapes
@@ -75,6 +76,10 @@ export function tensorSlots(c: ModelConfig): { matrices: MatrixSlot[]; vectors: 
     if (c.gate) {
       matrices.push({ name: p + 'gate.weight', rows: H, cols: H, get: (m) => L(m).gateWeight as Matrix });
       vectors.push({ name: p + 'gate.bias', len: H, get: (m) => L(m).gateBias as Float32Array });
+    }
+    if (c.sma) {
+      matrices.push({ name: p + 'sma.weight', rows: 2, cols: H, get: (m) => L(m).smaWeight as Matrix });
+      vectors.push({ name: p + 'sma.bias', len: 2, get: (m) => L(m).smaBias as Float32Array });
     }
   }
   matrices.push({ name: 'decoder.weight', rows: c.d_out, cols: H, get: (m) => m.decoderWeight });
@@ -264,6 +269,10 @@ export function modelFromTensorFile(tf: TensorFile, file: string): Model {
     if (config.gate) {
       layer.gateWeight = mats.get(p + 'gate.weight');
       layer.gateBias = vecs.get(p + 'gate.bias');
+    }
+    if (config.sma) {
+      layer.smaWeight = mats.get(p + 'sma.weight');
+      layer.smaBias = vecs.get(p + 'sma.bias');
     }
     validateStability(layer.lambdaRe, layer.lambdaIm, file, i);
     layers.push(layer);

@@ -69,6 +69,12 @@ export interface QLayer {
   gateBias?: Int32Array;
   /** Sigmoid table (input frac g → Q15). */
   sigmoidLut?: Int16Array;
+  /**
+   * SMA only: the difference of the two logit rows, w₁ − w₀, as one int8 row [1, H]; the gate
+   * runs this step iff smaWeight·y + smaBias > 0 (int32 at frac smaWeight.rowFrac[0] + fmt.y).
+   */
+  smaWeight?: QMatrix;
+  smaBias?: Int32Array; // [1]
 }
 
 export interface QuantModel {

@@ -66,6 +66,10 @@ export function quantModelToTensorFile(q: QuantModel): TensorFile {
       put(p + 'gate.bias', 'I32', L.gateBias!);
       put(p + 'gate.sigmoid_lut', 'I16', L.sigmoidLut!);
     }
+    if (L.smaWeight) {
+      matrix(p + 'sma.weight', L.smaWeight, p + 'sma.weight.row_frac');
+      put(p + 'sma.bias', 'I32', L.smaBias!);
+    }
   });
   matrix('decoder.weight', q.decoderWeight, 'decoder.weight.row_frac');
   put('decoder.bias', 'I32', q.decoderBias);
@@ -156,6 +160,10 @@ export function quantModelFromTensorFile(tf: TensorFile, file: string): QuantMod
       L.gateWeight = r.matrix(p + 'gate.weight', H, H, rowFrac(p + 'gate.weight.row_frac', H));
       L.gateBias = r.get(p + 'gate.bias', 'I32', [H]) as Int32Array;
       L.sigmoidLut = r.get(p + 'gate.sigmoid_lut', 'I16', [LUT_ENTRIES]) as Int16Array;
+    }
+    if (config.sma) {
+      L.smaWeight = r.matrix(p + 'sma.weight', 1, H, rowFrac(p + 'sma.weight.row_frac', 1));
+      L.smaBias = r.get(p + 'sma.bias', 'I32', [1]) as Int32Array;
     }
     return L;
   });

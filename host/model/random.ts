@@ -60,7 +60,9 @@ export function randomModel(opts: RandomModelOptions): Model {
   const config: ModelConfig = {
     d_in, d_model: H, d_state: P, d_out, n_layers,
     act: opts.act, encoder_act: opts.encoder_act, gate: opts.gate,
+    ...(opts.sma ? { sma: true } : {}),
   };
+  if (opts.sma && !opts.gate) throw new RangeError('sma needs gate');
 
   const layers: LayerWeights[] = [];
   for (let i = 0; i < n_layers; i++) {
@@ -89,6 +91,11 @@ export function randomModel(opts: RandomModelOptions): Model {
     if (opts.gate) {
       layer.gateWeight = randomMatrix(rng, H, H, sparsity, 1);
       layer.gateBias = randomVector(rng, H, 0, 0.1);
+    }
+    if (opts.sma) {
+      // Drawn last, so a seed gives the same other weights with or without SMA.
+      layer.smaWeight = randomMatrix(rng, 2, H, 0, 1);
+      layer.smaBias = randomVector(rng, 2, 0, 0.1);
     }
     layers.push(layer);
   }

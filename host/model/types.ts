@@ -6,6 +6,8 @@
 //   s_t = Λ ⊙ s_{t-1} + B v                      (complex, diagonal Λ)
 //   y   = Re(C s_t) + D ⊙ v
 //   a   = act(y);  z = gate ? a ⊙ σ(W_g a + b_g) : a;  u ← u + z
+//   sma (Sparse Modular Activation, needs gate): two logits l = W_s y + b_s
+//        per step decide whether the gate runs: z = l₁ > l₀ ? a ⊙ σ(…) : a
 // Encoder before the layers, decoder after them.
 // ============================================================================
 
@@ -24,6 +26,12 @@ export interface ModelConfig {
   act: 'gelu' | 'relu';
   encoder_act: 'none' | 'relu';
   gate: boolean;
+  /**
+   * Sparse Modular Activation (SeqBoat-style, streaming): each step, each block decides from
+   * its SSM output y whether its gate sub-module runs (docs/adaptation.md). Needs gate. Absent
+   * = false (files from before it).
+   */
+  sma?: boolean;
 }
 
 /** Row-major dense matrix of shape [rows, cols]. */
@@ -62,6 +70,9 @@ export interface LayerWeights {
   /** Present only when config.gate. */
   gateWeight?: Matrix; // [H, H]
   gateBias?: Float32Array; // [H]
+  /** Present only when config.sma: the two activation logits l = W_s y + b_s (index 1 = run). */
+  smaWeight?: Matrix; // [2, H]
+  smaBias?: Float32Array; // [2]
 }
 
 export interface Model {

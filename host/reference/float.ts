@@ -64,9 +64,9 @@ export function matvec(W: Matrix, x: ArrayLike<number>, y: Float64Array, accumul
 
 /**
  * Sees every intermediate tensor of a step (calibration, SQNR reports): `layer` is −1
- * for the encoder output `u` and the model output `o`.
+ * for the encoder output `u` and the model output `o`; `m` is SMA's decision [1 = the gate ran].
  */
-export type FloatObserver = (tensor: 'u' | 'v' | 's' | 'y' | 'a' | 'g' | 'o', layer: number, values: Float64Array) => void;
+export type FloatObserver = (tensor: 'u' | 'v' | 's' | 'y' | 'a' | 'g' | 'o' | 'm', layer: number, values: Float64Array) => void;
 
 /** Advance the state by one input step `x` (length d_in); returns the d_out outputs. */
 export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>, observe?: FloatObserver): Float64Array {
@@ -115,7 +115,16 @@ export function stepFloat(model: Model, state: FloatState, x: ArrayLike<number>,
     observe?.('y', i, y);
     observe?.('a', i, a);
 
-    if (model.config.gate) {
+    // SMA: the gate runs this step only when its logit l₁ beats l₀ (ties: it does not).
+    let active = true;
+    if (model.config.sma) {
+      const w = L.smaWeight!;
+      const l = new Float64Array(2);
+      matvec(w, y, l);
+      active = l[1] + L.smaBias![1] > l[0] + L.smaBias![0];
+      observe?.('m', i, Float64Array.of(active ? 1 : 0));
+    }
+    if (model.config.gate && active) {
       matvec(L.gateWeight!, a, g);
       for (let h = 0; h < H; h++) g[h] += L.gateBias![h];
       observe?.('g', i, g);

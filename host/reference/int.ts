@@ -81,6 +81,8 @@ export interface IntTrace {
   v: Int16Array[];
   y: Int16Array[];
   a: Int16Array[];
+  /** SMA models: per layer and step, 1 when the gate ran. */
+  m?: number[];
 }
 
 function layerStep(L: QLayer, gate: boolean, act: 'gelu' | 'relu', u: Int16Array, sRe: Int16Array, sIm: Int16Array, trace?: IntTrace): Int16Array {
@@ -114,8 +116,16 @@ function layerStep(L: QLayer, gate: boolean, act: 'gelu' | 'relu', u: Int16Array
     a[h] = act === 'gelu' ? lutLookup(L.actLut!, y[h]) : Math.max(y[h], 0);
   }
 
+  // SMA: the gate runs this step only when w_d·y + b_d > 0 (w_d = w₁ − w₀: l₁ > l₀).
+  let active = true;
+  if (L.smaWeight) {
+    const d = new Float64Array(1);
+    matvecInt(L.smaWeight, y, d);
+    active = d[0] + L.smaBias![0] > 0;
+    trace?.m?.push(active ? 1 : 0);
+  }
   let z = a;
-  if (gate) {
+  if (gate && active) {
     z = new Int16Array(H);
     const g = new Float64Array(H);
     matvecInt(L.gateWeight!, a, g);
