@@ -14,6 +14,7 @@ import { EvalMode } from '../train/pool';
 import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
 import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
 import { NOISE_TYPES, NoiseType } from '../train/data/synth_audio';
+import { smaActivation, SmaActivation } from '../train/sma';
 import { TrainOptions } from '../train/trainer';
 import { intArg, numArg } from './options';
 
@@ -85,6 +86,9 @@ interface TrainCliOptions extends TaskCliOptions {
   layers: number;
   act: 'gelu' | 'relu';
   gate: boolean;
+  sma: boolean;
+  smaPenalty: number;
+  smaTemperature: number;
   sparsity: number;
   distribution: PruneDistribution;
   pruneStart: number;
@@ -110,6 +114,12 @@ interface TrainCliOptions extends TaskCliOptions {
   evalMode: EvalMode;
   quiet: boolean;
   json: boolean;
+}
+
+/** One line on what SMA did on the test examples. */
+export function smaLine(a: SmaActivation): string {
+  return `SMA: gate ran on ${(100 * a.rate).toFixed(1)}% of layer-steps (per layer ${a.rates.map((r) => (100 * r).toFixed(1) + '%').join(', ')}); ` +
+    `${(100 * a.gateMacsSkipped).toFixed(1)}% of gate sub-module MACs skipped; ${Math.round(a.smaMacsPerStep).toLocaleString('en-US')} MACs/step vs ${a.alwaysOnMacsPerStep.toLocaleString('en-US')} always on (decision rows included)`;
 }
 
 function fmt(x: number, digits = 2): string {
@@ -181,6 +191,9 @@ export function addTrainCommands(program: Command): void {
     .option('--layers <L>', 'S5 blocks', intArg(1, 64), 4)
     .addOption(new Option('--act <f>', 'block activation').choices(['gelu', 'relu']).default('gelu'))
     .option('--gate', 'gated blocks: a ⊙ σ(W a + b)', false)
+    .option('--sma', 'Sparse Modular Activation: each step, two logits of the SSM output decide whether the gate runs (needs --gate)', false)
+    .option('--sma-penalty <x>', 'SMA: weight of the activation-rate penalty (mean of the soft decision) in the loss', numArg(0, 100), 0.05)
+    .option('--sma-temperature <x>', 'SMA: temperature of the softmax the straight-through gradient follows', numArg(1e-3, 100), 1)
     .option('--sparsity <s>', 'target fraction of zero weights, reached by iterative magnitude pruning', numArg(0, 0.99), 0)
     .addOption(new Option('--distribution <d>', 'how sparsity is spread over the matrices').choices(['uniform', 'erk']).default('erk'))
     .option('--prune-start <f>', 'fraction of training where pruning starts', numArg(0, 1), 0.05)
@@ -208,7 +221,8 @@ export function addTrainCommands(program: Command): void {
     .option('--json', 'machine-readable summary', false)
     .action(async (o: TrainCliOptions) => {
       const task = makeTask(taskSpec(o));
-      const config: ModelConfig = { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate };
+      if (o.sma && !o.gate) throw new SparrowError('train: --sma needs --gate (SMA decides per step whether the gate runs)');
+      const config: ModelConfig = { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate, ...(o.sma ? { sma: true } : {}) };
       const limitSteps = Math.floor(Math.min(task.size('train'), o.trainLimit ?? Infinity) / o.batch);
       if (limitSteps < 1) throw new SparrowError(`train: ${Math.min(task.size('train'), o.trainLimit ?? Infinity)} training examples are fewer than one batch of ${o.batch}`);
       if (o.qatEpochs > o.epochs) throw new SparrowError(`train: --qat-epochs ${o.qatEpochs} is more than --epochs ${o.epochs}`);
@@ -226,6 +240,7 @@ export function addTrainCommands(program: Command): void {
         prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution, pruned: o.prunedWeights },
         ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}),
         ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),
+        ...(o.sma ? { sma: { penalty: o.smaPenalty, temperature: o.smaTemperature } } : {}),
       };
       const r = await runTraining({
         spec: taskSpec(o),
@@ -251,6 +266,7 @@ export function addTrainCommands(program: Command): void {
         trainSeconds: Math.round(r.seconds),
         seqStepsPerSecond: Math.round(r.seqStepsPerSecond),
         history: r.state.history,
+        ...(r.sma ? { sma: r.sma } : {}),
         wrote: r.wrote,
       };
       if (o.json) {
@@ -265,6 +281,7 @@ export function addTrainCommands(program: Command): void {
         formatTable(['epoch', 'train loss', `test ${r.task.metricName}`, 'sparsity', 'seconds'], r.state.history.map((h) => [h.epoch, fmt(h.trainLoss, 4), fmt(h.testMetric), fmt(h.sparsity, 3), Math.round(h.seconds)])),
         `float model: ${r.task.metricName} ${fmt(r.metric!)} on the full test split`,
         ...(r.quantizedMetric !== undefined ? [`w8a16 model: ${r.task.metricName} ${fmt(r.quantizedMetric)} (integer reference)`] : []),
+        ...(r.sma ? [smaLine(r.sma)] : []),
         `training: ${Math.round(r.seconds)} s, ${Math.round(r.seqStepsPerSecond)} sequence-steps/s`,
         `wrote ${r.wrote.join(', ')}`,
       ];
@@ -296,8 +313,9 @@ export function addTrainCommands(program: Command): void {
         }
       });
       const seconds = (performance.now() - t0) / 1000;
-      const out = { model: file, kind: model.kind, task: task.name, mode: o.mode, examples: n, metricName: task.metricName, metric, seconds, seqStepsPerSecond: (n * task.T) / seconds };
-      process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${file} (${model.kind}) on ${task.name}, ${n} test examples, ${o.mode} mode: ${task.metricName} ${fmt(metric)} (${fmt(seconds, 1)} s, ${Math.round(out.seqStepsPerSecond)} sequence-steps/s)\n`);
+      const sma = model.model.config.sma ? smaActivation(model, task, n) : undefined;
+      const out = { model: file, kind: model.kind, task: task.name, mode: o.mode, examples: n, metricName: task.metricName, metric, seconds, seqStepsPerSecond: (n * task.T) / seconds, ...(sma ? { sma } : {}) };
+      process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${file} (${model.kind}) on ${task.name}, ${n} test examples, ${o.mode} mode: ${task.metricName} ${fmt(metric)} (${fmt(seconds, 1)} s, ${Math.round(out.seqStepsPerSecond)} sequence-steps/s)\n` + (sma ? smaLine(sma) + '\n' : ''));
     });
 
   program

@@ -119,12 +119,20 @@ interface LayerTape {
   /** Gate only: a = act(y) and σ [H]; empty without a gate. */
   a: Float64Array;
   sig: Float64Array;
+  /** SMA only, per row: y before the activation [H], p₁ = σ((l₁ − l₀)/τ), and the hard decision. */
+  smaY?: Float64Array;
+  smaP?: Float64Array;
+  smaM?: Uint8Array;
 }
 
 export interface Tape {
   T: number;
   N: number;
   bn: BnMode;
+  sma: SmaTraining;
+  /** penalty · mean p₁, summed over SMA layers (add it to the batch loss), and the mean hard activation rate. */
+  smaPenalty: number;
+  smaRate: number;
   eff: Effective;
   /** Inputs stacked [N·T, d_in]. */
   x: Float64Array;
@@ -154,11 +162,23 @@ function addColumnSums(a: Float64Array, rows: number, cols: number, colSum: Floa
 export type BnMode = 'batch' | 'running';
 
 /**
+ * Sparse Modular Activation while training (docs/adaptation.md): the forward pass takes the
+ * hard decision m = [l₁ > l₀] the deployed model takes; the backward pass hands ∂L/∂m straight
+ * through the temperature softmax p₁ = σ((l₁ − l₀)/τ), and the loss gains penalty·mean(p₁)
+ * over every step and layer (the soft activation rate), which pushes steps off.
+ */
+export interface SmaTraining {
+  penalty: number;
+  temperature: number;
+}
+export const SMA_DEFAULTS: SmaTraining = { penalty: 0, temperature: 1 };
+
+/**
  * Forward pass of N sequences of length T ([T, d_in] each). With `updateStats` and bn 'batch'
  * the BatchNorm running statistics move toward this batch's (training); bn 'running' neither
  * uses nor updates the batch statistics.
  */
-export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true, qat: Qat = false, bn: BnMode = 'batch'): { outputs: Float64Array[]; tape: Tape } {
+export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[], T: number, updateStats = true, qat: Qat = false, bn: BnMode = 'batch', sma: SmaTraining = SMA_DEFAULTS): { outputs: Float64Array[]; tape: Tape } {
   const { d_in, d_model: H, d_out, encoder_act } = p.config;
   const eff = effective(p, masks, qat);
   const N = inputs.length;
@@ -170,15 +190,29 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
   gemm.nt(x, eff.encW, encPre, M, H, d_in, true);
   const u = new Float64Array(encPre);
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (u[i] < 0) u[i] = 0;
-  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn));
+  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn, sma));
   const out = fillRows(new Float64Array(M * d_out), M, p.decB);
   gemm.nt(u, eff.decW, out, M, d_out, H, true);
   const outputs = Array.from({ length: N }, (_, n) => out.slice(n * T * d_out, (n + 1) * T * d_out));
-  return { outputs, tape: { T, N, bn, eff, x, encPre, layers, uLast: u } };
+  // SMA: the rate penalty's value, and the hard activation rate, over this batch.
+  let smaPenalty = 0;
+  let smaRate = 0;
+  for (const t of layers) {
+    if (!t.smaP) continue;
+    let soft = 0;
+    let hard = 0;
+    for (let r = 0; r < M; r++) {
+      soft += t.smaP[r];
+      hard += t.smaM![r];
+    }
+    smaPenalty += (sma.penalty * soft) / M;
+    smaRate += hard / M / layers.length;
+  }
+  return { outputs, tape: { T, N, bn, sma, eff, x, encPre, layers, uLast: u, smaPenalty, smaRate } };
 }
 
 /** One block on the stacked residual stream u [N·T, H], which it updates in place (u += z). */
-function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean, bn: BnMode): LayerTape {
+function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean, bn: BnMode, sma: SmaTraining): LayerTape {
   const { d_model: H, d_state: P, gate, act } = config;
   const M = N * T;
   const P2 = 2 * P;
@@ -228,6 +262,22 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
   const y = new Float64Array(M * H);
   for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) y[r * H + h] = E.D[h] * v[r * H + h];
   gemm.nt(s, E.cc, y, M, H, P2, true);
+  // SMA: d = l₁ − l₀ from y (before the activation overwrites it); m = [d > 0], p₁ = σ(d/τ).
+  let smaY: Float64Array | undefined;
+  let smaP: Float64Array | undefined;
+  let smaM: Uint8Array | undefined;
+  if (L.smaW) {
+    smaY = Float64Array.from(y);
+    smaP = new Float64Array(M);
+    smaM = new Uint8Array(M);
+    const b = L.smaB![1] - L.smaB![0];
+    for (let r = 0; r < M; r++) {
+      let d = b;
+      for (let h = 0; h < H; h++) d += (L.smaW[H + h] - L.smaW[h]) * y[r * H + h];
+      smaM[r] = d > 0 ? 1 : 0;
+      smaP[r] = 1 / (1 + Math.exp(-d / sma.temperature));
+    }
+  }
   const actGrad = new Float64Array(M * H);
   const a = y; // y is dead once act′(y) is taken: a overwrites it
   if (act === 'gelu') {
@@ -253,9 +303,10 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
   gemm.nt(a, E.gateW!, sig, M, H, H, true);
   for (let i = 0; i < M * H; i++) {
     sig[i] = 1 / (1 + Math.exp(-sig[i]));
-    u[i] += a[i] * sig[i];
+    // SMA: a skipped step passes a through (its σ is still taken: the STE needs a ⊙ σ − a).
+    u[i] += smaM && !smaM[Math.floor(i / H)] ? a[i] : a[i] * sig[i];
   }
-  return { mean, invStd, xhat, v, s, actGrad, a, sig };
+  return { mean, invStd, xhat, v, s, actGrad, a, sig, ...(smaM ? { smaY, smaP, smaM } : {}) };
 }
 
 /** Gradients of Σ_n ⟨gradOutputs[n], outputs[n]⟩ with respect to every trainable parameter. */
@@ -275,7 +326,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
   const gu = new Float64Array(M * H);
   gemm.nn(gOut, eff.decW, gu, M, H, d_out, false);
 
-  for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T, tape.bn);
+  for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T, tape.bn, tape.sma);
   // Encoder.
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (tape.encPre[i] < 0) gu[i] = 0;
   addColumnSums(gu, M, H, g.encB);
@@ -284,7 +335,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
 }
 
 /** One block backward: gu [N·T, H] holds ∂/∂(block output) on entry and ∂/∂(block input) on return; G accumulates. */
-function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: LayerEff, tp: LayerTape, gu: Float64Array, N: number, T: number, bn: BnMode): void {
+function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: LayerEff, tp: LayerTape, gu: Float64Array, N: number, T: number, bn: BnMode, sma: SmaTraining): void {
   const { d_model: H, d_state: P, gate } = config;
   const M = N * T;
   const P2 = 2 * P;
@@ -296,7 +347,12 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   // z = a ⊙ σ(g): ga = gz ⊙ σ + W_gᵀ (gz ⊙ a ⊙ σ(1 − σ)); then gy = ga ⊙ act′(y).
   if (gate) {
     const gg = new Float64Array(M * H);
+    const m = tp.smaM;
     for (let i = 0; i < M * H; i++) {
+      if (m && !m[Math.floor(i / H)]) {
+        gy[i] = gu[i]; // skipped step: z = a
+        continue;
+      }
       const sg = tp.sig[i];
       gg[i] = gu[i] * tp.a[i] * sg * (1 - sg);
       gy[i] = gu[i] * sg;
@@ -305,6 +361,29 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
     gemm.tn(gg, tp.a, G.gateW!, H, H, M, true);
     gemm.nn(gg, E.gateW!, gy, M, H, H, true);
     for (let i = 0; i < M * H; i++) gy[i] *= actGrad[i];
+    if (m) {
+      // ∂L/∂m = Σ_h gz (a σ − a), straight through p₁: ∂L/∂d = (∂L/∂m + penalty/M) p₁(1 − p₁)/τ.
+      const wd = Float64Array.from({ length: H }, (_, h) => L.smaW![H + h] - L.smaW![h]);
+      for (let r = 0; r < M; r++) {
+        let gm = 0;
+        for (let h = 0; h < H; h++) {
+          const i = r * H + h;
+          gm += gu[i] * (tp.a[i] * tp.sig[i] - tp.a[i]);
+        }
+        const p1 = tp.smaP![r];
+        const gd = (gm + sma.penalty / M) * p1 * (1 - p1) / sma.temperature;
+        if (gd === 0) continue;
+        G.smaB![1] += gd;
+        G.smaB![0] -= gd;
+        for (let h = 0; h < H; h++) {
+          const i = r * H + h;
+          const yv = tp.smaY![i];
+          G.smaW![H + h] += gd * yv;
+          G.smaW![h] -= gd * yv;
+          gy[i] += gd * wd[h];
+        }
+      }
+    }
   } else {
     for (let i = 0; i < M * H; i++) gy[i] = gu[i] * actGrad[i];
   }

@@ -33,7 +33,7 @@ export function serializeCheckpoint(st: TrainState, o: TrainOptions, extra: Reco
   const metadata = {
     format: FORMAT,
     options: JSON.stringify(o),
-    state: JSON.stringify({ step: st.step, adamStep: st.adam.step, epochLoss: st.epochLoss, epochCount: st.epochCount, seconds: st.seconds, history: st.history }),
+    state: JSON.stringify({ step: st.step, adamStep: st.adam.step, epochLoss: st.epochLoss, epochCount: st.epochCount, epochSmaRate: st.epochSmaRate ?? 0, seconds: st.seconds, history: st.history }),
     ...extra,
   };
   return serializeSafetensors({ metadata, tensors });
@@ -47,7 +47,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): { state: Train
   const tf = parseSafetensors(bytes, file);
   if (tf.metadata.format !== FORMAT) throw new SparrowError(`${file}: not a sparrow training checkpoint (format "${tf.metadata.format ?? 'none'}")`);
   let options: TrainOptions;
-  let saved: { step: number; adamStep: number; epochLoss: number; epochCount: number; seconds: number; history: TrainState['history'] };
+  let saved: { step: number; adamStep: number; epochLoss: number; epochCount: number; epochSmaRate?: number; seconds: number; history: TrainState['history'] };
   try {
     options = JSON.parse(tf.metadata.options);
     saved = JSON.parse(tf.metadata.state);
@@ -75,7 +75,7 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): { state: Train
   const masks = new Map<string, Uint8Array>();
   for (const [name, t] of tf.tensors) if (name.startsWith('mask/')) masks.set(name.slice(5), Uint8Array.from(t.data as Uint8Array));
   return {
-    state: { params, masks, adam, step: saved.step, history: saved.history, epochLoss: saved.epochLoss, epochCount: saved.epochCount, seconds: saved.seconds },
+    state: { params, masks, adam, step: saved.step, history: saved.history, epochLoss: saved.epochLoss, epochCount: saved.epochCount, epochSmaRate: saved.epochSmaRate ?? 0, seconds: saved.seconds },
     options,
     metadata: tf.metadata,
   };

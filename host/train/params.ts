@@ -22,6 +22,8 @@ import { SparrowError } from '../util/errors';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
+/** Initial bias of SMA's run logit over its skip logit. */
+export const SMA_INIT_BIAS = 2;
 
 export interface LayerParams {
   /** BatchNorm scale and shift (trained) and running statistics (buffers). */
@@ -41,6 +43,9 @@ export interface LayerParams {
   D: Float64Array;
   gateW?: Float64Array; // [H, H]
   gateB?: Float64Array; // [H]
+  /** SMA: the two activation logits l = W_s y + b_s, [2, H] and [2] (row 1 = the gate runs). */
+  smaW?: Float64Array;
+  smaB?: Float64Array;
 }
 
 export interface TrainParams {
@@ -86,6 +91,7 @@ export function paramRefs(p: TrainParams): ParamRef[] {
       { name: `${n}.ssm.D`, value: L.D, ssm: false, decay: false },
     );
     if (L.gateW) refs.push({ name: `${n}.gate.weight`, value: L.gateW, ssm: false, decay: true, maskName: `${n}.gate.weight` }, { name: `${n}.gate.bias`, value: L.gateB!, ssm: false, decay: false });
+    if (L.smaW) refs.push({ name: `${n}.sma.weight`, value: L.smaW, ssm: false, decay: false }, { name: `${n}.sma.bias`, value: L.smaB!, ssm: false, decay: false });
   });
   refs.push({ name: 'decoder.weight', value: p.decW, ssm: false, decay: true, maskName: 'decoder.weight' }, { name: 'decoder.bias', value: p.decB, ssm: false, decay: false });
   return refs;
@@ -101,6 +107,7 @@ export function zerosLike(p: TrainParams): TrainParams {
       gamma: z(L.gamma), beta: z(L.beta), runMean: z(L.runMean), runVar: z(L.runVar),
       lamRho: z(L.lamRho), lamIm: z(L.lamIm), logDt: z(L.logDt), Bre: z(L.Bre), Bim: z(L.Bim), Cre: z(L.Cre), Cim: z(L.Cim), D: z(L.D),
       ...(L.gateW ? { gateW: z(L.gateW), gateB: z(L.gateB!) } : {}),
+      ...(L.smaW ? { smaW: z(L.smaW), smaB: z(L.smaB!) } : {}),
     })),
   };
 }
@@ -134,7 +141,17 @@ export function initParams(config: ModelConfig, seed: number, dtRange: [number, 
       ...(gate ? { gateW: normal(rng, H * H, Math.sqrt(1 / H)), gateB: new Float64Array(H) } : {}),
     });
   }
-  return { config, encW: normal(rng, H * d_in, Math.sqrt(1 / d_in)), encB: new Float64Array(H), layers, decW: normal(rng, d_out * H, Math.sqrt(1 / H)), decB: new Float64Array(d_out) };
+  const encW = normal(rng, H * d_in, Math.sqrt(1 / d_in));
+  const decW = normal(rng, d_out * H, Math.sqrt(1 / H));
+  // SMA logits drawn after everything else (the same seed gives the same other weights): small
+  // weights and a run-logit bias of SMA_INIT_BIAS, so training starts with the gate nearly always on.
+  if (config.sma) {
+    for (const L of layers) {
+      L.smaW = normal(rng, 2 * H, 0.1 / Math.sqrt(H));
+      L.smaB = Float64Array.of(0, SMA_INIT_BIAS);
+    }
+  }
+  return { config, encW, encB: new Float64Array(H), layers, decW, decB: new Float64Array(d_out) };
 }
 
 // ---------------------------------------------------------------------------
@@ -212,6 +229,7 @@ export function exportModel(p: TrainParams, masks: Masks = new Map(), metadata: 
         C_im: matrix(L.Cim, H, P, cMask),
         D: Float32Array.from(L.D),
         ...(L.gateW ? { gateWeight: matrix(L.gateW, H, H, masks.get(`layers.${i}.gate.weight`)), gateBias: Float32Array.from(L.gateB!) } : {}),
+        ...(L.smaW ? { smaWeight: matrix(L.smaW, 2, H), smaBias: Float32Array.from(L.smaB!) } : {}),
       };
     }),
     decoderWeight: matrix(p.decW, d_out, H, masks.get('decoder.weight')),
@@ -323,6 +341,7 @@ export function importModel(model: Model): { params: TrainParams; masks: Masks }
       Cim,
       D: Float64Array.from(L.D),
       ...(gate ? { gateW: gate, gateB: Float64Array.from(L.gateBias!) } : {}),
+      ...(L.smaWeight ? { smaW: dense(L.smaWeight), smaB: Float64Array.from(L.smaBias!) } : {}),
     };
   });
   return { params: { config: model.config, encW, encB: Float64Array.from(model.encoderBias), layers, decW, decB: Float64Array.from(model.decoderBias) }, masks };

@@ -21,7 +21,7 @@ import { ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
 import { runConv } from './conv';
-import { backwardBatch, BnMode, forwardBatch } from './backprop';
+import { backwardBatch, BnMode, forwardBatch, SMA_DEFAULTS, SmaTraining } from './backprop';
 import { exportModel, flattenParams, initParams, loadFlatParams, Masks, TrainParams, zerosLike } from './params';
 import { Qat } from './qat';
 import { Task } from './task';
@@ -33,6 +33,7 @@ export interface WorkerInit {
   sparrowTrainWorker: true;
   task: TaskSpec;
   config: ModelConfig;
+  sma: SmaTraining;
 }
 
 interface Snapshot {
@@ -49,7 +50,7 @@ type Request =
 type Unsent = Request extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
 type Reply =
-  | { id: number; kind: 'grad'; grads: Float64Array; loss: number; stats: Float64Array }
+  | { id: number; kind: 'grad'; grads: Float64Array; loss: number; smaRate: number; stats: Float64Array }
   | { id: number; kind: 'eval'; values: number[] }
   | { id: number; kind: 'error'; message: string; user: boolean };
 
@@ -81,10 +82,10 @@ export function loadStats(p: TrainParams, stats: Float64Array): void {
  * BatchNorm running statistics of `p` move toward this share's; with 'running' they are
  * frozen). A non-finite loss is an error naming the step.
  */
-export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat: Qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
+export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat: Qat = false, bn: BnMode = 'batch', sma: SmaTraining = SMA_DEFAULTS): { grads: TrainParams; loss: number; smaRate: number } {
   const examples = Array.from(indices, (i) => task.example('train', i));
   const T = examples[0].T;
-  const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat, bn);
+  const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat, bn, sma);
   let loss = 0;
   const gradOut = outputs.map((o, n) => {
     const r = task.loss(Float32Array.from(o), examples[n]);
@@ -92,7 +93,7 @@ export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices:
     return Float64Array.from(r.grad, (g) => g / examples.length);
   });
   if (!Number.isFinite(loss)) throw new SparrowError(`training diverged: loss is ${loss} at step ${step}; the last checkpoint is kept: lower --lr and resume it, or start over`);
-  return { grads: backwardBatch(p, tape, gradOut), loss: loss / examples.length };
+  return { grads: backwardBatch(p, tape, gradOut), loss: loss / examples.length + tape.smaPenalty, smaRate: tape.smaRate };
 }
 
 /** Per-example task metrics of test examples [from, to) with the exported model. */
@@ -130,8 +131,8 @@ export function runTrainWorker(): void {
     try {
       task ??= makeTask(init.task);
       if (r.kind === 'grad') {
-        const { grads, loss } = shareGradient(p, load(r), task, r.indices, r.step, r.qat, r.bn);
-        const reply: Reply = { id: r.id, kind: 'grad', grads: flattenParams(grads), loss, stats: flattenStats(p) };
+        const { grads, loss, smaRate } = shareGradient(p, load(r), task, r.indices, r.step, r.qat, r.bn, init.sma);
+        const reply: Reply = { id: r.id, kind: 'grad', grads: flattenParams(grads), loss, smaRate, stats: flattenStats(p) };
         port.postMessage(reply, [reply.grads.buffer as ArrayBuffer, reply.stats.buffer as ArrayBuffer]);
       } else {
         port.postMessage({ id: r.id, kind: 'eval', values: metricValues(p, load(r), task, r.from, r.to, r.mode) } satisfies Reply);
@@ -164,6 +165,7 @@ export class TrainPool {
   private constructor(
     private readonly task: Task,
     private readonly workers: Worker[],
+    private readonly sma: SmaTraining,
   ) {
     for (const w of workers) {
       w.on('message', (r: Reply) => {
@@ -182,11 +184,11 @@ export class TrainPool {
    * `threads` = total threads including the main one (1: no workers). `script` is the file
    * the workers run: the bundled CLI, which routes workers to runTrainWorker.
    */
-  static start(threads: number, task: Task, spec: TaskSpec, config: ModelConfig, script: string): TrainPool {
-    const init: WorkerInit = { sparrowTrainWorker: true, task: spec, config };
+  static start(threads: number, task: Task, spec: TaskSpec, config: ModelConfig, script: string, sma: SmaTraining = SMA_DEFAULTS): TrainPool {
+    const init: WorkerInit = { sparrowTrainWorker: true, task: spec, config, sma };
     const workers = Array.from({ length: Math.max(0, threads - 1) }, () => new Worker(script, { workerData: init }));
     for (const w of workers) w.unref();
-    return new TrainPool(task, workers);
+    return new TrainPool(task, workers, sma);
   }
 
   get threads(): number {
@@ -211,17 +213,18 @@ export class TrainPool {
   }
 
   /** The batch gradient over `indices`, split across the threads; with bn 'batch', updates p's BatchNorm running statistics. */
-  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat: Qat = false, bn: BnMode = 'batch'): Promise<{ grads: TrainParams; loss: number }> {
+  async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat: Qat = false, bn: BnMode = 'batch'): Promise<{ grads: TrainParams; loss: number; smaRate: number }> {
     const parts = shares(indices.length, this.threads).filter(([a, b]) => b > a);
     const snap = this.snapshot(p, masks);
     const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, qat, bn, ...snap }));
     // Catch now so a worker's failure cannot become an unhandled rejection while share 0 runs.
     const settled = remote.map((r) => r.then((v) => ({ v }), (e: Error) => ({ e })));
-    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step, qat, bn);
+    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step, qat, bn, this.sma);
     const n = indices.length;
     const w0 = (parts[0][1] - parts[0][0]) / n;
     const total = flattenParams(local.grads).map((g) => g * w0);
     let loss = local.loss * w0;
+    let smaRate = local.smaRate * w0;
     const stats = flattenStats(p).map((s) => s / parts.length);
     for (let k = 0; k < settled.length; k++) {
       const r = await settled[k];
@@ -231,12 +234,13 @@ export class TrainPool {
       for (let i = 0; i < total.length; i++) total[i] += reply.grads[i] * w;
       for (let i = 0; i < stats.length; i++) stats[i] += reply.stats[i] / parts.length;
       loss += reply.loss * w;
+      smaRate += reply.smaRate * w;
     }
     // Frozen statistics stay bit for bit as they are (a mean of equal values need not be exact).
     if (bn === 'batch') loadStats(p, stats);
     const grads = zerosLike(p);
     loadFlatParams(grads, total);
-    return { grads, loss };
+    return { grads, loss, smaRate };
   }
 
   /** Per-example metrics of the first n test examples, split across the threads. */

@@ -20,6 +20,7 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { runConv } from './conv';
 import { exportModel } from './params';
 import { EvalMode, TrainPool } from './pool';
+import { smaActivation, SmaActivation } from './sma';
 import { Task } from './task';
 import { makeTask, TaskSpec } from './tasks';
 import { EpochRecord, maskSparsity, newTrainState, stepsPerEpoch, train, TrainOptions, TrainState } from './trainer';
@@ -75,6 +76,8 @@ export interface RunResult {
   /** Test metric of the exported float model (full test split, or evalLimit) when done. */
   metric?: number;
   quantizedMetric?: number;
+  /** SMA models: activation on the test examples (the w8a16 model's when written, else the float one's). */
+  sma?: SmaActivation;
   /** Training seconds over every invocation. */
   seconds: number;
   seqStepsPerSecond: number;
@@ -115,7 +118,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
     throw new Error(`train: model d_in/d_out ${options.config.d_in}/${options.config.d_out} do not match task ${task.name} (${task.dIn}/${task.dOut})`);
   }
   state ??= newTrainState(options);
-  const pool = TrainPool.start(args.threads, task, spec, options.config, args.script);
+  const pool = TrainPool.start(args.threads, task, spec, options.config, args.script, options.sma);
   const perEpoch = stepsPerEpoch(task, options);
   const totalSteps = perEpoch * options.epochs;
   ui.start({ task, options, resumedAt, threads: pool.threads, totalSteps });
@@ -166,6 +169,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
     writeFileAtomic(args.out, serializeModel(model));
     const wrote = [args.out];
     let quantizedMetric: number | undefined;
+    let sma: SmaActivation | undefined;
     if (args.quantizedOut) {
       const q = quantizeForTask(model, task);
       ui.evaluating(`${task.metricName} of the w8a16 model on ${evalN(undefined)} test examples (integer reference)`);
@@ -173,9 +177,11 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
       q.metadata = { ...q.metadata, test_metric: quantizedMetric.toFixed(3) };
       writeFileAtomic(args.quantizedOut, serializeQuantModel(q));
       wrote.push(args.quantizedOut);
+      if (q.config.sma) sma = smaActivation({ kind: 'quantized', model: q }, task, evalN(undefined));
     }
+    if (model.config.sma && !sma) sma = smaActivation({ kind: 'float', model }, task, evalN(undefined));
     ui.done();
-    return { done: true, state, task, metric, quantizedMetric, seconds, seqStepsPerSecond, wrote };
+    return { done: true, state, task, metric, quantizedMetric, ...(sma ? { sma } : {}), seconds, seqStepsPerSecond, wrote };
   } finally {
     await pool.close();
   }

@@ -21,7 +21,7 @@ import { Matrix, Model, ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
-import { BnMode } from './backprop';
+import { BnMode, SMA_DEFAULTS, SmaTraining } from './backprop';
 import { AdamOptions, adamState, AdamState, adamStep, lrScale, PruneSchedule, pruneNow, sparsityAt, Trainable } from './optim';
 import { exportModel, initParams, Masks, ParamRef, paramRefs, TrainParams } from './params';
 import { shareGradient } from './pool';
@@ -64,6 +64,8 @@ export interface TrainOptions extends AdamOptions {
   trainable?: Map<string, Uint8Array>;
   /** BatchNorm: 'batch' statistics (default, training) or the 'running' ones, frozen (tuning). */
   bn?: BnMode;
+  /** SMA models: the rate penalty and the temperature of the straight-through softmax (backprop.ts). */
+  sma?: SmaTraining;
 }
 
 export interface EpochRecord {
@@ -74,6 +76,8 @@ export interface EpochRecord {
   sparsity: number;
   seconds: number;
   stepsPerSecond: number;
+  /** SMA models: fraction of layer-steps whose gate ran, over the epoch's training batches. */
+  smaRate?: number;
 }
 
 /**
@@ -102,6 +106,8 @@ export interface TrainState {
   /** Loss accumulated over the current epoch so far, and its count. */
   epochLoss: number;
   epochCount: number;
+  /** SMA activation rate summed over the epoch's steps so far (absent: 0). */
+  epochSmaRate?: number;
   /** Training seconds spent, across resumes. */
   seconds: number;
 }
@@ -183,8 +189,8 @@ export function evaluate(model: Model, task: Task, limit = Infinity, onProgress?
 }
 
 /** The gradient of one mini-batch (summed loss / batch size) and its mean loss, on this thread. */
-export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>, qat: Qat = false, bn: BnMode = 'batch'): { grads: TrainParams; loss: number } {
-  return shareGradient(st.params, st.masks, task, indices, st.step, qat, bn);
+export function batchGradient(st: TrainState, task: Task, indices: ArrayLike<number>, qat: Qat = false, bn: BnMode = 'batch', sma: SmaTraining = SMA_DEFAULTS): { grads: TrainParams; loss: number; smaRate: number } {
+  return shareGradient(st.params, st.masks, task, indices, st.step, qat, bn, sma);
 }
 
 /** The trainable masks in `refs` order (null: frozen); undefined when everything trains. */
@@ -227,7 +233,7 @@ export interface TrainHooks {
   /** Asked before every step: true stops the call (a time box); resumable. */
   shouldStop?: () => boolean;
   /** A replacement for batchGradient (the worker pool). */
-  gradient?: (st: TrainState, indices: Int32Array, qat: Qat, bn: BnMode) => Promise<{ grads: TrainParams; loss: number }>;
+  gradient?: (st: TrainState, indices: Int32Array, qat: Qat, bn: BnMode) => Promise<{ grads: TrainParams; loss: number; smaRate?: number }>;
   /** A replacement for evaluate (the worker pool, conv mode): the test metric of the current parameters. */
   evaluate?: (st: TrainState) => Promise<number>;
 }
@@ -271,7 +277,8 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
     }
     const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);
     const qat: Qat = epoch >= o.epochs - (o.qatEpochs ?? 0) ? (o.qatGrids ?? true) : false;
-    const { grads, loss } = hooks.gradient ? await hooks.gradient(st, indices, qat, bn) : batchGradient(st, task, indices, qat, bn);
+    const { grads, loss, smaRate } = hooks.gradient ? await hooks.gradient(st, indices, qat, bn) : batchGradient(st, task, indices, qat, bn, o.sma);
+    st.epochSmaRate = (st.epochSmaRate ?? 0) + (smaRate ?? 0);
     const g = paramRefs(grads);
     if (st.adapter) st.adapter.gradient(grads).forEach((value, k) => g.push({ ...st.adapter!.refs[k], value }));
     maskGradients(g, trainable);
@@ -294,9 +301,11 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
       const metric = hooks.evaluate ? await hooks.evaluate(st) : evaluate(exportModel(st.params, st.masks), task, o.evalLimit);
       const trainTime = st.seconds - st.history.reduce((a, h) => a + h.seconds, 0);
       const rec: EpochRecord = { epoch: epoch + 1, step: st.step, trainLoss: st.epochLoss / Math.max(1, st.epochCount), testMetric: metric, sparsity, seconds: trainTime, stepsPerSecond: perEpoch / Math.max(1e-9, trainTime) };
+      if (o.config.sma) rec.smaRate = (st.epochSmaRate ?? 0) / Math.max(1, st.epochCount);
       st.history.push(rec);
       st.epochLoss = 0;
       st.epochCount = 0;
+      st.epochSmaRate = 0;
       hooks.onEpoch?.(st, rec);
       hooks.onCheckpoint?.(st);
       t0 = performance.now();
