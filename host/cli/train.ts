@@ -164,7 +164,7 @@ function trainUi(quiet: boolean, every = 30): RunUi {
       metric = fmt(rec.testMetric);
       bar?.stop();
       bar = undefined;
-      say(`epoch ${rec.epoch}: train loss ${fmt(rec.trainLoss, 4)}, test ${info.metricName} ${fmt(rec.testMetric)}, sparsity ${fmt(rec.sparsity, 3)}, ${fmt(rec.seconds, 0)} s, ${Math.round(info.seqStepsPerSecond)} seq-steps/s`);
+      say(`epoch ${rec.epoch}: train loss ${fmt(rec.trainLoss, 4)}, test ${info.metricName} ${fmt(rec.testMetric)}, sparsity ${fmt(rec.sparsity, 3)}${rec.smaRate !== undefined ? `, SMA gate ran on ${fmt(100 * rec.smaRate, 1)}% of training layer-steps` : ''}, ${fmt(rec.seconds, 0)} s, ${Math.round(info.seqStepsPerSecond)} seq-steps/s`);
     },
     evaluating: (what) => {
       bar?.stop();

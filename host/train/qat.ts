@@ -15,6 +15,7 @@
 
 import { fracFor } from '../compress/quantize';
 import { LAMBDA_FRAC, QuantModel } from '../model/quant';
+import { discretize, TrainParams } from './params';
 
 /** Round half away from zero, as the quantizer does; + 0 turns −0 into 0. */
 const roundHalfAway = (x: number): number => Math.sign(x) * Math.floor(Math.abs(x) + 0.5) + 0;
@@ -76,4 +77,49 @@ export function fakeQuantizeFixed(arrays: Float64Array[], fracs: Int8Array, limi
       return Math.max(-limit, Math.min(limit, roundHalfAway(Math.fround(v) * s))) / s;
     });
   });
+}
+
+/**
+ * Clamp every weight of `p` into the range its fixed grid represents (±127 steps of the row's
+ * frac; a value that already rounds inside is not touched): encoder, decoder, gate and C directly, D on its frac, and B̄ = c·B through B (B is
+ * rescaled so that each of |Re B̄|, |Im B̄| stays within its row's range). Tuning projects onto
+ * this box after every update, so the float model it writes is the one the w8a16 grids hold
+ * (nothing saturates when quantizeOnto stores it). Returns how many values were clamped.
+ */
+export function clampToGrids(p: TrainParams, grids: QatGrids): number {
+  const { d_model: H, d_state: P } = p.config;
+  let clamped = 0;
+  const rows = (w: Float64Array, fracs: Int8Array): void => {
+    const cols = w.length / fracs.length;
+    for (let i = 0; i < w.length; i++) {
+      // A value that rounds within ±127 is left alone (so frozen base weights never move).
+      const f = 2 ** fracs[Math.floor(i / cols)];
+      if (Math.abs(w[i]) * f < 127.5) continue;
+      w[i] = (Math.sign(w[i]) * 127) / f;
+      clamped++;
+    }
+  };
+  rows(p.encW, grids.get('encoder.weight')!);
+  rows(p.decW, grids.get('decoder.weight')!);
+  p.layers.forEach((L, i) => {
+    rows(L.Cre, grids.get(`layers.${i}.ssm.C`)!);
+    rows(L.Cim, grids.get(`layers.${i}.ssm.C`)!);
+    rows(L.D, Int8Array.from(L.D, () => grids.get(`layers.${i}.ssm.D`)![0]));
+    if (L.gateW) rows(L.gateW, grids.get(`layers.${i}.gate.weight`)!);
+    const d = discretize(L, H);
+    const bFrac = grids.get(`layers.${i}.ssm.B`)!;
+    for (let q = 0; q < P; q++) {
+      const lim = 127 * 2 ** -bFrac[q];
+      for (let h = 0; h < H; h++) {
+        const k = q * H + h;
+        const m = Math.max(Math.abs(d.bbRe[k]), Math.abs(d.bbIm[k]));
+        if (m * 2 ** bFrac[q] < 127.5) continue;
+        // B̄ = c·B is linear in B: scaling B scales B̄.
+        L.Bre[k] *= lim / m;
+        L.Bim[k] *= lim / m;
+        clamped++;
+      }
+    }
+  });
+  return clamped;
 }

@@ -222,6 +222,8 @@ function clipGradients(grads: ReturnType<typeof paramRefs>, clip: number): void 
 
 export interface TrainHooks {
   /** After every optimizer step. */
+  /** After every update (and the adapter's apply), before anything reads the parameters: a projection (tune.ts: onto the base's grids). */
+  afterUpdate?: (st: TrainState) => void;
   onStep?: (st: TrainState, info: { epoch: number; stepInEpoch: number; stepsPerEpoch: number; loss: number; sparsity: number }) => void;
   /** After each epoch's evaluation. */
   onEpoch?: (st: TrainState, rec: EpochRecord) => void;
@@ -286,6 +288,7 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
     adamStep(refs, g, st.adam, o, lrScale(st.step, total, warmup), trainable);
     if (zeroPruned && st.masks.size > 0) applyMasks(st);
     st.adapter?.apply(st.params);
+    hooks.afterUpdate?.(st);
     st.step++;
     taken++;
     st.epochLoss += loss;

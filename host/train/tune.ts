@@ -27,7 +27,7 @@ import { makeRng } from '../util/rng';
 import { adamState } from './optim';
 import { exportModel, importModel, Masks, ParamRef, paramRefs, TrainParams } from './params';
 import { TrainPool } from './pool';
-import { Qat, QatGrids } from './qat';
+import { clampToGrids, Qat, QatGrids } from './qat';
 import { Task } from './task';
 import { TaskSpec } from './tasks';
 import { Adapter, EpochRecord, TrainOptions, TrainState, train, stepsPerEpoch } from './trainer';
@@ -262,7 +262,9 @@ export interface TuneArgs {
   warmupSteps: number;
   /**
    * Tune through these fixed w8a16 grids (the deployed base's, qat.ts gridsOf): every forward
-   * pass of the tuning uses the weights as quantizeOnto will store them, clamping included.
+   * pass uses the weights as quantizeOnto will store them, and after every update the weights
+   * are clamped into the range the grids hold (qat.ts clampToGrids), so the float model written
+   * is the one the base's scales can store.
    */
   grids?: QatGrids;
   options: Omit<TrainOptions, 'config' | 'prune' | 'trainable' | 'bn'>;
@@ -363,7 +365,8 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
     const st = freshState(params, masks, adapter);
     const nTrainable = countTrainable(trainable);
     ui.phase(`tuning (${a.method}): ${nTrainable} trainable parameters`);
-    await train(task, { ...o, trainable, ...(a.grids ? { qatEpochs: o.epochs, qatGrids: a.grids } : {}) }, st, hooks(false, o.epochs));
+    const grids = a.grids;
+    await train(task, { ...o, trainable, ...(grids ? { qatEpochs: o.epochs, qatGrids: grids } : {}) }, st, { ...hooks(false, o.epochs), ...(grids ? { afterUpdate: (s: TrainState) => void clampToGrids(s.params, grids) } : {}) });
 
     ui.phase(`${task.metricName} of the tuned model on ${task.size('test')} test examples`);
     const metric = task.reduceMetric(await pool.metricValues(st.params, st.masks, task.size('test'), 'recurrent'));

@@ -18,8 +18,8 @@ import { Matrix, Model } from '../../host/model/types';
 import { diffModels } from '../../host/patch/diff';
 import { runFloat } from '../../host/reference/float';
 import { effective } from '../../host/train/backprop';
-import { gridsOf } from '../../host/train/qat';
-import { exportModel, importModel, initParams, paramRefs, zerosLike } from '../../host/train/params';
+import { clampToGrids, gridsOf } from '../../host/train/qat';
+import { discretize, exportModel, importModel, initParams, paramRefs, zerosLike } from '../../host/train/params';
 import { makeTask, TaskSpec } from '../../host/train/tasks';
 import { computeMasks } from '../../host/train/trainer';
 import { parseClasses, parseNoises, taskSpec } from '../../host/cli/train';
@@ -419,5 +419,28 @@ describe('transfer-task options', () => {
     expect(() => taskSpec({ ...base, task: 'sfmnist', noises: ['white'] })).toThrow('--noises is an option of the denoise task');
     expect(() => taskSpec({ ...base, task: 'denoise', classes: [1] })).toThrow('--classes is an option of the sfmnist task');
     expect(taskSpec({ ...base, task: 'denoise', noises: ['brown'] })).toMatchObject({ name: 'denoise', noises: ['brown'] });
+  });
+});
+
+describe('clampToGrids', () => {
+  test('moves only values beyond ±127 steps of their grid, to the edge; B̄ through B', () => {
+    const model = trainedLike(12, 0.5);
+    const base = quantizeModel(model, { sequences: [{ data: Float64Array.from({ length: 40 * 5 }, (_, i) => Math.sin(i)), T: 40 }] });
+    const grids = gridsOf(base);
+    const { params } = importModel(model);
+    const before = paramRefs(params).map((r) => Float64Array.from(r.value));
+    // Inside the box: nothing moves.
+    expect(clampToGrids(params, grids)).toBe(0);
+    paramRefs(params).forEach((r, k) => expect(Array.from(r.value)).toEqual(Array.from(before[k])));
+    // Push one decoder weight and one B entry far out.
+    const f = grids.get('decoder.weight')![0];
+    params.decW[3] = 1000 * 2 ** -f;
+    params.layers[0].Bre[5] *= 1000;
+    params.layers[0].Bim[5] *= 1000;
+    expect(clampToGrids(params, grids)).toBe(2);
+    expect(params.decW[3]).toBe(127 * 2 ** -f);
+    const d = discretize(params.layers[0], model.config.d_model);
+    const bf = grids.get('layers.0.ssm.B')![0];
+    expect(Math.max(Math.abs(d.bbRe[5]), Math.abs(d.bbIm[5])) * 2 ** bf).toBeCloseTo(127, 6);
   });
 });
