@@ -183,13 +183,15 @@ export function buildProgram(): Command {
     .addOption(new Option('--act <act>', 'block activation').choices(['gelu', 'relu']).default('gelu'))
     .addOption(new Option('--encoder-act <act>', 'encoder activation').choices(['none', 'relu']).default('none'))
     .option('--gate', 'add the sigmoid gate (GLU-style) to each block', false)
+    .option('--sma', 'with --gate: Sparse Modular Activation, a per-step decision from the SSM output whether each block\'s gate runs', false)
     .option('--sparsity <s>', 'fraction of zero matrix weights', numArg(0, 1, true), 0)
     .option('--seed <n>', 'random seed', intArg(0, 2 ** 31 - 1), 0)
     .option('--json', 'machine-readable output')
-    .action((o: { out: string; dIn: number; dModel: number; dState: number; dOut: number; layers: number; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; gate: boolean; sparsity: number; seed: number; json?: boolean }) => {
+    .action((o: { out: string; dIn: number; dModel: number; dState: number; dOut: number; layers: number; act: 'gelu' | 'relu'; encoderAct: 'none' | 'relu'; gate: boolean; sma: boolean; sparsity: number; seed: number; json?: boolean }) => {
+      if (o.sma && !o.gate) throw new SparrowError('random: --sma needs --gate (SMA decides per step whether the gate runs)');
       const model = randomModel({
         d_in: o.dIn, d_model: o.dModel, d_state: o.dState, d_out: o.dOut, n_layers: o.layers,
-        act: o.act, encoder_act: o.encoderAct, gate: o.gate, sparsity: o.sparsity, seed: o.seed,
+        act: o.act, encoder_act: o.encoderAct, gate: o.gate, sma: o.sma, sparsity: o.sparsity, seed: o.seed,
       });
       writeModel(o.out, model);
       wrote(!!o.json, o.out, model.config);

@@ -3,9 +3,9 @@
 // computes per time step, and the synapses between them — the form an
 // event-driven chip runs. Every neuron holds one int16 value and sends it
 // (or its change) as a graded message; a receiver accumulates weight · payload
-// into an int32 accumulator (a "port": a neuron has at most two), and its
-// update turns the accumulators into its value with exactly the arithmetic of
-// host/reference/int.ts. Per layer, in update order:
+// into an int32 accumulator (a "port": a neuron has up to four, most use one
+// or two), and its update turns the accumulators into its value with exactly
+// the arithmetic of host/reference/int.ts. Per layer, in update order:
 //
 //   v[h]      norm       port0 ← normScale[h] · u[h]                      v = sat16(rshift(port0 + shift, ·))
 //   s[p] re/im state      port0 ← B_re[p,:]·v  (im: B_im[p,:]·v)          the complex recurrence; re and im are
@@ -15,6 +15,19 @@
 //                        port1 ← D[h] · v[h]                              a = GELU-LUT(y) or max(y, 0); sends a
 //   z[h]      gate       port0 ← W_g[h,:]·a, port1 ← a[h]                 z = (port1 · σ-LUT(g) + 2^14) >> 15
 //   u'[h]     residual   port0 ← u[h], port1 ← z[h] (a[h] without gate)   u' = sat16(rshift(port0,·) + rshift(port1,·))
+//
+// With SMA (Sparse Modular Activation, config.sma) the decision needs the
+// pre-activation y, so y and a become two compartments of one unit, and a
+// decision neuron per layer enables the gate:
+//
+//   ya[h].y/.a activation the y compartment integrates as a[h] above;     y: sends y (to the decision only)
+//                        the a compartment takes y inside the core         a: act(y), sends a
+//                        (a two-compartment unit, no message)
+//   m         decision   port0 ← w_d·y (w_d = w₁ − w₀, the stored row)     m = port0 + b_d > 0 ? 1 : 0; sends m
+//   z[h]      gate       as above, port2 ← m (its enable)                  enabled: z as above; disabled: no
+//                                                                          update, no message
+//   u'[h]     residual   port0 ← u[h], port1 ← a[h], port2 ← z[h],         u' = … + rshift(port3 > 0 ? port2 : port1, ·):
+//                        port3 ← m                                         z when the gate ran, a otherwise
 //
 // before them x[j] (input, set by the host) and the encoder u0[h] (port0 ←
 // W_enc[h,:]·x), after them the decoder o[j] (port0 ← W_dec[j,:]·u), read by
@@ -28,7 +41,20 @@
 
 import { QMatrix, QuantModel } from '../model/quant';
 
-export type PopulationKind = 'input' | 'encoder' | 'norm' | 'state' | 'activation' | 'gate' | 'residual' | 'decoder';
+export type PopulationKind = 'input' | 'encoder' | 'norm' | 'state' | 'activation' | 'decision' | 'gate' | 'residual' | 'decoder';
+
+/**
+ * Accumulators ("ports") per neuron: a synapse's target is `PORTS · neuron + port`. Four,
+ * because an SMA residual listens to u, a, z and its layer's decision; a power of two, so
+ * the neuron is `target >> PORT_BITS`.
+ */
+export const PORT_BITS = 2;
+export const PORTS = 1 << PORT_BITS;
+/** Port of an SMA gate unit that holds its layer's decision (1 = run this step). */
+export const GATE_ENABLE_PORT = 2;
+/** Ports of an SMA residual unit: the gate's z, and the layer's decision. */
+export const RESIDUAL_Z_PORT = 2;
+export const RESIDUAL_ENABLE_PORT = 3;
 
 export interface Population {
   kind: PopulationKind;
@@ -40,6 +66,11 @@ export interface Population {
   group: number;
   start: number;
   count: number;
+  /**
+   * Set when the population is made of two-compartment units (neurons 2i and 2i+1 are
+   * unit i, never split across cores): the state's ['re', 'im'], SMA's ['y', 'a'].
+   */
+  compartments?: [string, string];
 }
 
 export interface NeuronGraph {
@@ -57,7 +88,7 @@ export interface NeuronGraph {
   updates: Uint8Array;
   /** Placement units: neurons [unitStart[u], unitStart[u+1]) stay on one core (a state's re/im pair). */
   unitStart: Int32Array;
-  /** Fan-out (CSC): synapses of source n are [outPtr[n], outPtr[n+1]); target accumulator = 2·neuron + port. */
+  /** Fan-out (CSC): synapses of source n are [outPtr[n], outPtr[n+1]); target accumulator = PORTS·neuron + port. */
   outPtr: Int32Array;
   outTarget: Int32Array;
   outWeight: Int32Array;
@@ -89,7 +120,7 @@ function synapseList() {
       w = grow(w);
     }
     src[n] = source;
-    acc[n] = 2 * target + port;
+    acc[n] = (target << PORT_BITS) | port;
     w[n] = weight;
     n++;
   };
@@ -130,11 +161,12 @@ function addMatrix(add: (s: number, t: number, p: number, w: number) => void, W:
 export function buildNeuronGraph(model: QuantModel, opts: { dense?: boolean } = {}): NeuronGraph {
   const dense = !!opts.dense;
   const { d_in, d_model: H, d_state: P, d_out, n_layers, gate } = model.config;
+  const sma = !!model.config.sma;
   const populations: Population[] = [];
   const groupNames = ['input', 'encoder', ...model.layers.map((_, i) => `layer ${i}`), 'decoder'];
   let next = 0;
-  const population = (kind: PopulationKind, name: string, layer: number, group: number, count: number): Population => {
-    const p: Population = { kind, name, layer, group, start: next, count };
+  const population = (kind: PopulationKind, name: string, layer: number, group: number, count: number, compartments?: [string, string]): Population => {
+    const p: Population = { kind, name, layer, group, start: next, count, ...(compartments ? { compartments } : {}) };
     next += count;
     populations.push(p);
     return p;
@@ -145,11 +177,12 @@ export function buildNeuronGraph(model: QuantModel, opts: { dense?: boolean } = 
   const layerPops = model.layers.map((_, i) => {
     const g = 2 + i;
     const v = population('norm', `layers.${i}.v`, i, g, H);
-    const s = population('state', `layers.${i}.s`, i, g, 2 * P);
-    const a = population('activation', `layers.${i}.a`, i, g, H);
+    const s = population('state', `layers.${i}.s`, i, g, 2 * P, ['re', 'im']);
+    const a = sma ? population('activation', `layers.${i}.ya`, i, g, 2 * H, ['y', 'a']) : population('activation', `layers.${i}.a`, i, g, H);
+    const m = sma ? population('decision', `layers.${i}.m`, i, g, 1) : undefined;
     const z = gate ? population('gate', `layers.${i}.z`, i, g, H) : undefined;
     const u = population('residual', `layers.${i}.u`, i, g, H);
-    return { v, s, a, z, u };
+    return { v, s, a, m, z, u };
   });
   const dec = population('decoder', 'decoder', n_layers, 2 + n_layers, d_out);
   const N = next;
@@ -159,19 +192,30 @@ export function buildNeuronGraph(model: QuantModel, opts: { dense?: boolean } = 
   addMatrix(add, model.encoderWeight, (c) => x.start + c, (r) => enc.start + r, 0, dense);
   let u = enc;
   model.layers.forEach((L, i) => {
-    const { v, s, a, z, u: uOut } = layerPops[i];
+    const { v, s, a, m, z, u: uOut } = layerPops[i];
+    // Without SMA a[h] is one neuron; with it, y[h] and a[h] are compartments 2h and 2h+1.
+    const yOf = (h: number): number => a.start + (m ? 2 * h : h);
+    const aOf = (h: number): number => a.start + (m ? 2 * h + 1 : h);
     for (let h = 0; h < H; h++) add(u.start + h, v.start + h, 0, L.normScale[h]);
     addMatrix(add, L.B_re, (c) => v.start + c, (p) => s.start + 2 * p, 0, dense);
     addMatrix(add, L.B_im, (c) => v.start + c, (p) => s.start + 2 * p + 1, 0, dense);
-    addMatrix(add, L.C_re, (p) => s.start + 2 * p, (h) => a.start + h, 0, dense);
-    addMatrix(add, L.C_im, (p) => s.start + 2 * p + 1, (h) => a.start + h, 0, dense, -1);
-    for (let h = 0; h < H; h++) add(v.start + h, a.start + h, 1, L.D[h]);
+    addMatrix(add, L.C_re, (p) => s.start + 2 * p, yOf, 0, dense);
+    addMatrix(add, L.C_im, (p) => s.start + 2 * p + 1, yOf, 0, dense, -1);
+    for (let h = 0; h < H; h++) add(v.start + h, yOf(h), 1, L.D[h]);
+    if (m) addMatrix(add, L.smaWeight!, yOf, () => m.start, 0, dense);
     if (z) {
-      addMatrix(add, L.gateWeight!, (c) => a.start + c, (h) => z.start + h, 0, dense);
-      for (let h = 0; h < H; h++) add(a.start + h, z.start + h, 1, 1);
+      addMatrix(add, L.gateWeight!, aOf, (h) => z.start + h, 0, dense);
+      for (let h = 0; h < H; h++) add(aOf(h), z.start + h, 1, 1);
+      if (m) for (let h = 0; h < H; h++) add(m.start, z.start + h, GATE_ENABLE_PORT, 1);
     }
     for (let h = 0; h < H; h++) add(u.start + h, uOut.start + h, 0, 1);
-    for (let h = 0; h < H; h++) add((z ?? a).start + h, uOut.start + h, 1, 1);
+    if (m) {
+      for (let h = 0; h < H; h++) add(aOf(h), uOut.start + h, 1, 1);
+      for (let h = 0; h < H; h++) add(z!.start + h, uOut.start + h, RESIDUAL_Z_PORT, 1);
+      for (let h = 0; h < H; h++) add(m.start, uOut.start + h, RESIDUAL_ENABLE_PORT, 1);
+    } else {
+      for (let h = 0; h < H; h++) add(z ? z.start + h : aOf(h), uOut.start + h, 1, 1);
+    }
     u = uOut;
   });
   addMatrix(add, model.decoderWeight, (c) => u.start + c, (j) => dec.start + j, 0, dense);
@@ -182,7 +226,7 @@ export function buildNeuronGraph(model: QuantModel, opts: { dense?: boolean } = 
   const inPtr = new Int32Array(N + 1);
   for (let k = 0; k < S; k++) {
     outPtr[src[k] + 1]++;
-    inPtr[(acc[k] >> 1) + 1]++;
+    inPtr[(acc[k] >> PORT_BITS) + 1]++;
   }
   for (let n = 0; n < N; n++) {
     outPtr[n + 1] += outPtr[n];
@@ -197,7 +241,7 @@ export function buildNeuronGraph(model: QuantModel, opts: { dense?: boolean } = 
     const o = outFill[src[k]]++;
     outTarget[o] = acc[k];
     outWeight[o] = w[k];
-    inSource[inFill[acc[k] >> 1]++] = src[k];
+    inSource[inFill[acc[k] >> PORT_BITS]++] = src[k];
   }
 
   const groupOfNeuron = new Int32Array(N);
@@ -208,7 +252,7 @@ export function buildNeuronGraph(model: QuantModel, opts: { dense?: boolean } = 
     groupOfNeuron.fill(p.group, p.start, p.start + p.count);
     sends.fill(p.kind === 'decoder' ? 0 : 1, p.start, p.start + p.count);
     updates.fill(p.kind === 'input' ? 0 : 1, p.start, p.start + p.count);
-    const stride = p.kind === 'state' ? 2 : 1;
+    const stride = p.compartments ? 2 : 1;
     for (let i = 0; i < p.count; i += stride) units.push(p.start + i);
   }
   units.push(N);
@@ -218,9 +262,9 @@ export function buildNeuronGraph(model: QuantModel, opts: { dense?: boolean } = 
   };
 }
 
-/** `layers.0.s[3].re`, `encoder[2]`, … */
+/** `layers.0.s[3].re`, `layers.0.ya[1].y`, `encoder[2]`, … */
 export function neuronName(g: NeuronGraph, n: number): string {
   const p = g.populations.find((q) => n >= q.start && n < q.start + q.count)!;
   const i = n - p.start;
-  return p.kind === 'state' ? `${p.name}[${i >> 1}].${i & 1 ? 'im' : 're'}` : `${p.name}[${i}]`;
+  return p.compartments ? `${p.name}[${i >> 1}].${p.compartments[i & 1]}` : `${p.name}[${i}]`;
 }

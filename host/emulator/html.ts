@@ -80,7 +80,7 @@ export function heatmapSvg(r: EmulationReport): string {
   return parts.join('\n');
 }
 
-const POP_COLOURS: Record<string, string> = { input: '#7f7f7f', encoder: '#8c564b', norm: '#1f77b4', state: '#d62728', activation: '#2ca02c', gate: '#ff7f0e', residual: '#9467bd', decoder: '#17becf' };
+const POP_COLOURS: Record<string, string> = { input: '#7f7f7f', encoder: '#8c564b', norm: '#1f77b4', state: '#d62728', activation: '#2ca02c', decision: '#e377c2', gate: '#ff7f0e', residual: '#9467bd', decoder: '#17becf' };
 
 /** A mark per message: time steps across, neurons down (every k-th neuron when there are many). */
 export function rasterSvg(r: EmulationReport, raster: NonNullable<EmulationReport['rasters']>[number], maxRows = 360): string {
@@ -138,11 +138,22 @@ export function emulationHtml(r: EmulationReport): string {
       ['total', r.model.neurons, r.model.synapses, s.messages, s.synOps, s.hops, s.neuronUpdates, s.timeUs, s.energyUj]],
   ));
   sections.push(`<p>Total µs: slowest core ${num(s.busyUs)} + network and barrier ${num(s.networkUs)}. Total µJ: dynamic ${num(s.dynamicEnergyUj)} + static ${num(s.staticEnergyUj)}.</p>`);
-  sections.push('<h2>Dense vs sparse vs sigma-delta</h2>');
+  if (r.sma) {
+    const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+    sections.push('<h2>SMA: work the skipped gates saved</h2>');
+    sections.push(`<p>Per layer a decision neuron runs the gate only when w_d·y + b_d &gt; 0; on its off steps the gate units neither update nor send${r.run.threshold === 0 ? ', and a’s synaptic ops onto them are skipped' : ' (with T &gt; 0 they still integrate a’s Δs)'}. Per-step means over ${r.run.steps} steps, not part of the figures above.</p>`);
+    sections.push(table(
+      ['layer', 'gate ran', 'messages saved', 'synaptic ops saved', 'neuron updates saved', 'µJ/step saved (estimate, dynamic)'],
+      [...r.sma.layers.map((l) => [l.name, pct(l.gateRan), l.saved.messages, l.saved.synOps, l.saved.neuronUpdates, l.saved.energyUj]),
+        ['total', '', r.sma.total.messages, r.sma.total.synOps, r.sma.total.neuronUpdates, r.sma.total.energyUj]],
+    ));
+  }
+  sections.push(`<h2>Dense vs sparse vs sigma-delta${r.sma ? ' vs gate every step' : ''}</h2>`);
   sections.push(table(
-    ['model', 'synapses', 'synaptic ops/step', 'messages/step', 'µJ/step (estimate)', 'µs/step (estimate)', 'output SQNR vs sparse T=0 (dB)', 'fits the chip'],
-    r.comparison.map((row) => [row.label, row.synapses, row.synOpsPerStep, row.messagesPerStep, row.energyUjPerStep, row.timeUsPerStep, row.outputSqnrDb === Infinity ? '∞ (identical)' : row.outputSqnrDb, row.overLimit ? `no: ${row.overLimit}` : 'yes']),
+    ['model', 'synapses', 'synaptic ops/step', 'messages/step', 'µJ/step (estimate)', 'µs/step (estimate)', 'output SQNR vs sparse T=0 (dB)', ...(r.sma ? ['gate ran'] : []), 'fits the chip'],
+    r.comparison.map((row) => [row.label, row.synapses, row.synOpsPerStep, row.messagesPerStep, row.energyUjPerStep, row.timeUsPerStep, row.outputSqnrDb === Infinity ? '∞ (identical)' : row.outputSqnrDb, ...(r.sma ? [`${(100 * (row.gateRan ?? 0)).toFixed(1)}%`] : []), row.overLimit ? `no: ${row.overLimit}` : 'yes']),
   ));
+  if (r.sma) sections.push('<p>“Gate every step” is the same weights without the decision: a different model, so its SQNR is how much SMA changes the outputs, not an error; it has no y messages, decision or enables to pay for.</p>');
   if (r.task) {
     const t = r.task;
     sections.push(`<h2>Task metric: ${t.task}, ${t.examples} test examples</h2>`);
@@ -163,7 +174,7 @@ export function emulationHtml(r: EmulationReport): string {
     `<style>${CSS}</style></head><body>`,
     `<h1>sparrow emulate: ${esc(r.model.file)} on ${esc(r.chip.name)}</h1>`,
     `<p class="meta">${esc(r.chip.title)}. µs and µJ are estimates from the chip profile, not measurements; message, synaptic-op and hop counts are exact for this input.</p>`,
-    `<p class="meta">Model: d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state}, ${c.n_layers} layers, d_out ${c.d_out}; ${num(r.model.neurons)} neurons, ${num(r.model.synapses)} synapses (${num(r.model.denseSynapses)} if dense). Input: ${r.input.steps} steps of ${esc(r.input.source)}.</p>`,
+    `<p class="meta">Model: d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state}, ${c.n_layers} layers, d_out ${c.d_out}${c.gate ? ', gate' : ''}${c.sma ? ', SMA' : ''}; ${num(r.model.neurons)} neurons, ${num(r.model.synapses)} synapses (${num(r.model.denseSynapses)} if dense). Input: ${r.input.steps} steps of ${esc(r.input.source)}.</p>`,
     ...sections,
     '</body></html>',
     '',

@@ -4,7 +4,9 @@
 // synapse), the sparse model, and the sparse model with sigma-delta messages
 // — and render the placement, per-layer figures and the comparison as text.
 // The comparison is the one of Pierro et al. 2025 (a dense baseline against
-// sparse, event-driven execution on Loihi 2), here on one chip profile.
+// sparse, event-driven execution on Loihi 2), here on one chip profile. An
+// SMA model adds a fourth row, the same weights with the gate run every step
+// (no decision): what SMA saves net of what its decision costs.
 // Times and energies are estimates from the chip profile; the host speed is
 // measured; bit-exactness at threshold 0 is checked against the reference.
 // ============================================================================
@@ -18,7 +20,7 @@ import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { Example, Task } from '../train/task';
 import { ChipProfile } from './chip';
-import { emulate, EmulationResult, prepareEmulation, sqnrDb, validateThreshold } from './emulate';
+import { emulate, EmulationResult, prepareEmulation, SavedWork, sqnrDb, validateThreshold } from './emulate';
 import { buildNeuronGraph, PopulationKind } from './graph';
 import { CoreUse, mapToChip, Placement } from './mapping';
 
@@ -149,8 +151,24 @@ export interface ComparisonRow {
   timeUsPerStep: number;
   /** Output SQNR against the sparse threshold-0 outputs (dB; ∞ = identical). */
   outputSqnrDb: number;
+  /** SMA models: the fraction of layer-steps whose gate ran (1 for the gate-every-step row). */
+  gateRan?: number;
+  /** The SMA row "gate every step": a different model (no decision), so its SQNR is how much SMA changes the outputs, not an error. */
+  smaOff?: boolean;
   /** Set when the model does not fit the chip; its figures are then for a chip without per-core limits. */
   overLimit?: string;
+}
+
+/** An SMA model's gated model: the same weights with the gate run every step (the decision dropped). */
+export function gateEveryStep(model: QuantModel): QuantModel {
+  const { sma: _sma, ...config } = model.config;
+  return { ...model, config, layers: model.layers.map(({ smaWeight: _w, smaBias: _b, ...L }) => L) };
+}
+
+/** Share of layer-steps whose gate ran, over a run's SMA layers. */
+function gateRanOf(r: EmulationResult): number | undefined {
+  const layers = r.groups.filter((g) => g.sma);
+  return layers.length ? layers.reduce((a, g) => a + g.sma!.gateRan, 0) / layers.length : undefined;
 }
 
 export interface PlacementSummary {
@@ -177,6 +195,8 @@ export interface EmulationReport {
   bitExact?: boolean;
   /** Sigma-delta (at the requested threshold, or the default when it is 0) against threshold 0. */
   sigmaDelta: { threshold: number; messagesSavedPct: number; synOpsSavedPct: number; energySavedPct: number; outputSqnrDb: number };
+  /** SMA models: per layer, the share of steps the gate ran and what it saved on the others (the main run, per-step means). */
+  sma?: { layers: { name: string; gateRan: number; saved: SavedWork }[]; total: SavedWork };
   comparison: ComparisonRow[];
   /** Which neurons sent in the first steps, threshold 0 and sigma-delta (when `rasterSteps` was given). */
   rasters?: { threshold: number; steps: number; neurons: number; fired: Uint8Array }[];
@@ -218,13 +238,24 @@ export function emulateModel(model: QuantModel, file: string, chip: ChipProfile,
   const dense = emulate(prepareEmulation(denseGraph, densePlacement), x, steps, { threshold: 0 });
   const reference = opts.threshold === 0 ? runInt(model, x, steps) : undefined;
 
-  const row = (label: string, r: EmulationResult, synapses: number, overLimit?: string): ComparisonRow => ({
-    label, dense: r.dense, threshold: r.threshold, synapses,
-    synOpsPerStep: r.perStep.synOps, messagesPerStep: r.perStep.messages, energyUjPerStep: r.perStep.energyUj, timeUsPerStep: r.perStep.timeUs,
-    outputSqnrDb: sqnrDb(exact.outputs, r.outputs), ...(overLimit ? { overLimit } : {}),
-  });
+  // SMA: the same weights with the gate every step, on the same chip and input.
+  let smaOff: { run: EmulationResult; synapses: number } | undefined;
+  if (model.config.sma) {
+    const g = buildNeuronGraph(gateEveryStep(model));
+    smaOff = { run: emulate(prepareEmulation(g, mapToChip(g, chip, { ignoreLimits: true })), x, steps, { threshold: 0 }), synapses: g.synapses };
+  }
+
+  const row = (label: string, r: EmulationResult, synapses: number, overLimit?: string): ComparisonRow => {
+    const gateRan = r === smaOff?.run ? 1 : gateRanOf(r);
+    return {
+      label, dense: r.dense, threshold: r.threshold, synapses,
+      synOpsPerStep: r.perStep.synOps, messagesPerStep: r.perStep.messages, energyUjPerStep: r.perStep.energyUj, timeUsPerStep: r.perStep.timeUs,
+      outputSqnrDb: sqnrDb(exact.outputs, r.outputs), ...(gateRan !== undefined ? { gateRan } : {}), ...(r === smaOff?.run ? { smaOff: true } : {}), ...(overLimit ? { overLimit } : {}),
+    };
+  };
   const saved = (a: number, b: number): number => (a > 0 ? (100 * (a - b)) / a : 0);
-  const runs = [exact, sd, dense];
+  const main = opts.threshold === 0 ? exact : sd;
+  const runs = [exact, sd, dense, ...(smaOff ? [smaOff.run] : [])];
   const hostSynOps = runs.reduce((a, r) => a + r.perStep.synOps * r.steps, 0);
   const hostSeconds = runs.reduce((a, r) => a + r.hostSeconds, 0);
   return {
@@ -236,7 +267,7 @@ export function emulateModel(model: QuantModel, file: string, chip: ChipProfile,
     input: { source: input.source, steps },
     threshold: opts.threshold,
     placement: summarizePlacement(sparsePlacement),
-    run: opts.threshold === 0 ? exact : sd,
+    run: main,
     ...(reference ? { bitExact: exact.outputs.every((v, i) => v === reference[i]) } : {}),
     sigmaDelta: {
       threshold: sdThreshold,
@@ -245,10 +276,12 @@ export function emulateModel(model: QuantModel, file: string, chip: ChipProfile,
       energySavedPct: saved(exact.perStep.energyUj, sd.perStep.energyUj),
       outputSqnrDb: sqnrDb(exact.outputs, sd.outputs),
     },
+    ...(main.perStep.saved ? { sma: { layers: main.groups.filter((g) => g.sma).map((g) => ({ name: g.name, ...g.sma! })), total: main.perStep.saved } } : {}),
     comparison: [
       row('dense (every weight a synapse)', dense, denseGraph.synapses, densePlacement.overLimit),
       row('sparse', exact, sparseGraph.synapses),
       row(`sparse + sigma-delta (T=${sdThreshold})`, sd, sparseGraph.synapses),
+      ...(smaOff ? [row('sparse, gate every step (SMA off)', smaOff.run, smaOff.synapses)] : []),
     ],
     ...(opts.rasterSteps ? { rasters: [exact, sd].map((run) => ({ threshold: run.threshold, ...run.raster! })) } : {}),
     hostSynOpsPerSecond: hostSeconds > 0 ? hostSynOps / hostSeconds : 0,
@@ -289,7 +322,7 @@ export function formatEmulationText(r: EmulationReport): string {
   const lines: string[] = [];
   lines.push(`sparrow emulate ${r.model.file} on ${r.chip.name}: ${r.chip.title}`);
   lines.push('  µs and µJ are estimates (chip profile), not measurements; counts are exact for this input');
-  lines.push(`model: d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state}, ${c.n_layers} layer${c.n_layers === 1 ? '' : 's'}, d_out ${c.d_out}, ${c.act}${c.gate ? ', gate' : ''}; ${int(r.model.neurons)} neurons, ${int(r.model.synapses)} synapses (${int(r.model.denseSynapses)} if dense)`);
+  lines.push(`model: d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state}, ${c.n_layers} layer${c.n_layers === 1 ? '' : 's'}, d_out ${c.d_out}, ${c.act}${c.gate ? ', gate' : ''}${c.sma ? ', SMA' : ''}; ${int(r.model.neurons)} neurons, ${int(r.model.synapses)} synapses (${int(r.model.denseSynapses)} if dense)`);
   lines.push(`input: ${r.input.steps} steps of ${r.input.source}`);
   lines.push(`placement (greedy LPT on synaptic load): ${p.usedCores} of ${p.cores} cores on the ${p.mesh.width} × ${p.mesh.height} mesh of ${p.mesh.coresPerTile}-core tiles; per core at most ${int(p.maxNeurons)} of ${int(r.chip.limits.neurons)} neurons, ${bytes(p.maxSynapseBytes)} of ${bytes(r.chip.limits.synapseMemoryBytes)} synapse memory, fan-in ${int(p.maxFanIn)} of ${int(r.chip.limits.fanIn)}; load max/mean ${p.loadImbalance.toFixed(2)}`);
   const sd = r.sigmaDelta;
@@ -306,25 +339,35 @@ export function formatEmulationText(r: EmulationReport): string {
   lines.push(textTable(['group', 'messages', 'synaptic ops', 'hops', 'neuron updates', 'µs/step (estimate)', 'µJ/step (estimate)'], groupRows));
   lines.push(`  group µs: slowest core on the group's work + its slowest route; total µs: slowest core ${sigText(s.busyUs)} µs + network and barrier ${sigText(s.networkUs)} µs`);
   lines.push(`  group µJ: dynamic only; total µJ: dynamic ${sigText(s.dynamicEnergyUj)} µJ + static ${sigText(s.staticEnergyUj)} µJ (static power × step time); ${countText(s.deliveries)} deliveries/step (one per message per destination core)`);
+  if (r.sma) {
+    lines.push('');
+    lines.push(`SMA: per layer a decision neuron runs the gate only when w_d·y + b_d > 0; on its off steps the gate units neither update nor send${run.threshold === 0 ? ', and a\'s synaptic ops onto them are skipped' : ' (with T > 0 they still integrate a\'s Δs)'}. Saved work, per step (mean over ${run.steps} steps), not in the figures above:`);
+    const savedRow = (name: string, ran: string, w: SavedWork): string[] => [name, ran, countText(w.messages), countText(w.synOps), countText(w.neuronUpdates), sigText(w.energyUj)];
+    lines.push(textTable(
+      ['layer', 'gate ran', 'messages saved', 'synaptic ops saved', 'neuron updates saved', 'µJ/step saved (estimate, dynamic)'],
+      [...r.sma.layers.map((l) => savedRow(l.name, `${fixed(100 * l.gateRan, 1)}%`, l.saved)), savedRow('total', '', r.sma.total)],
+    ));
+  }
   lines.push('');
-  lines.push('dense vs sparse vs sigma-delta (estimates from the chip profile; SQNR of outputs against the sparse T=0 run):');
+  lines.push(`dense vs sparse vs sigma-delta${r.sma ? ' vs gate every step' : ''} (estimates from the chip profile; SQNR of outputs against the sparse T=0 run):`);
   lines.push(textTable(
-    ['model', 'synapses', 'synaptic ops/step', 'messages/step', 'µJ/step (estimate)', 'µs/step (estimate)', 'output SQNR (dB)'],
-    r.comparison.map((row) => [row.label + (row.overLimit ? ' *' : ''), int(row.synapses), countText(row.synOpsPerStep), countText(row.messagesPerStep), sigText(row.energyUjPerStep), sigText(row.timeUsPerStep), db(row.outputSqnrDb)]),
+    ['model', 'synapses', 'synaptic ops/step', 'messages/step', 'µJ/step (estimate)', 'µs/step (estimate)', 'output SQNR (dB)', ...(r.sma ? ['gate ran'] : [])],
+    r.comparison.map((row) => [row.label + (row.overLimit ? ' *' : '') + (row.smaOff ? ' †' : ''), int(row.synapses), countText(row.synOpsPerStep), countText(row.messagesPerStep), sigText(row.energyUjPerStep), sigText(row.timeUsPerStep), db(row.outputSqnrDb), ...(r.sma ? [`${fixed(100 * (row.gateRan ?? 0), 1)}%`] : [])]),
   ));
   for (const row of r.comparison.filter((x) => x.overLimit)) lines.push(`  * does not fit ${r.chip.name} (${row.overLimit}); figures for the same chip without per-core limits`);
+  if (r.sma) lines.push('  † the same weights without the decision (a different model: its SQNR is how much SMA changes the outputs, not an error); it has no y messages, decision or enables to pay for');
   if (r.task) {
     const t = r.task;
     const m = (x: number): string => x.toFixed(2);
     lines.push(`task ${t.task}, ${t.examples} test examples, each from a zero state: ${t.metricName} ${m(t.reference)} integer reference, ${m(t.exact)} emulated at T=0 (${t.exactBitExact ? 'bit-exact' : 'DIFFERS: a bug, please report'}), ${m(t.sigmaDelta.metric)} with sigma-delta T=${t.sigmaDelta.threshold} (${t.sigmaDelta.metric - t.exact >= 0 ? '+' : ''}${m(t.sigmaDelta.metric - t.exact)})`);
   }
-  lines.push(`host: ${(r.hostSynOpsPerSecond / 1e6).toFixed(1)} M synaptic ops/s emulated (measured wall-clock, all three runs)`);
+  lines.push(`host: ${(r.hostSynOpsPerSecond / 1e6).toFixed(1)} M synaptic ops/s emulated (measured wall-clock, all ${r.comparison.length === 4 ? 'four' : 'three'} runs)`);
   return lines.join('\n');
 }
 
-/** The report as JSON: typed arrays as plain arrays, outputs and raster left out. */
+/** The report as JSON: typed arrays as plain arrays, outputs, raster and per-step decisions left out (groups[].sma has the share). */
 export function emulationJson(r: EmulationReport): unknown {
-  const { outputs: _outputs, raster: _raster, coreSynOps, coreBusyUs, ...run } = r.run;
+  const { outputs: _outputs, raster: _raster, decisions: _decisions, coreSynOps, coreBusyUs, ...run } = r.run;
   const { rasters: _rasters, ...rest } = r;
   const finite = (x: number): number | string => (Number.isFinite(x) ? x : String(x));
   return {

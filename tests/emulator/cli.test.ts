@@ -21,11 +21,14 @@ const file = (name: string): string => path.join(dir, name);
 const float = randomModel({ d_in: 2, d_model: 16, d_state: 12, d_out: 2, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: true, sparsity: 0.8, seed: 8 });
 const rng = makeRng(8);
 const q = quantizeModel(float, { sequences: [{ data: Float64Array.from({ length: 600 }, () => rng.normal()), T: 300 }] }, { perChannel: true });
+const smaFloat = randomModel({ d_in: 2, d_model: 16, d_state: 12, d_out: 2, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: true, sma: true, sparsity: 0.8, seed: 8 });
+const smaQ = quantizeModel(smaFloat, { sequences: [{ data: Float64Array.from({ length: 600 }, () => rng.normal()), T: 300 }] }, { perChannel: true });
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-emulate-'));
   fs.writeFileSync(file('m.q.safetensors'), serializeQuantModel(q));
   fs.writeFileSync(file('m.safetensors'), serializeModel(float));
+  fs.writeFileSync(file('sma.q.safetensors'), serializeQuantModel(smaQ));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -93,6 +96,40 @@ test('--html: one self-contained page with the heatmap, both rasters and the tab
   expect(html).toContain('Busy time per core, µs/step (estimate');
   expect(html).toContain('Messages: first 25 steps');
   expect(html).toContain('Dense vs sparse vs sigma-delta');
+});
+
+describe('an SMA model', () => {
+  test('text: bit-exact, the saved-work table per layer, and a fourth row with the gate every step', () => {
+    const text = emulateCli(file('sma.q.safetensors'), '--steps', '40');
+    expect(text).toMatch(/^model: .*gelu, gate, SMA; /m);
+    expect(text).toContain('outputs bit-exact with the integer reference');
+    expect(text).toMatch(/layer +gate ran +messages saved +synaptic ops saved +neuron updates saved +µJ\/step saved \(estimate, dynamic\)/);
+    expect(text).toMatch(/^layer 0 +\d+\.\d% /m);
+    expect(text).toMatch(/^sparse, gate every step \(SMA off\) † .* 100\.0%$/m);
+    expect(text).toContain('all four runs');
+  });
+
+  test('--json: per-layer share and savings equal the run\'s groups; the gate-every-step row is the gated model\'s run', () => {
+    const r = JSON.parse(emulateCli(file('sma.q.safetensors'), '--steps', '40', '--json'));
+    expect(r.comparison.map((c: { label: string }) => c.label)).toEqual(['dense (every weight a synapse)', 'sparse', 'sparse + sigma-delta (T=16)', 'sparse, gate every step (SMA off)']);
+    expect(r.comparison[3].smaOff).toBe(true);
+    expect(r.comparison[3].gateRan).toBe(1);
+    expect(r.sma.layers.map((l: { name: string }) => l.name)).toEqual(['layer 0', 'layer 1']);
+    r.sma.layers.forEach((l: { gateRan: number; saved: { synOps: number } }, i: number) => {
+      expect(l.gateRan).toBe(r.run.groups[2 + i].sma.gateRan);
+      expect(l.saved.synOps).toBe(r.run.groups[2 + i].sma.saved.synOps);
+    });
+    expect(r.comparison[1].gateRan).toBeCloseTo((r.sma.layers[0].gateRan + r.sma.layers[1].gateRan) / 2, 12);
+    expect(r.run.decisions).toBeUndefined();
+  });
+
+  test('--html: the SMA table and the fourth row', () => {
+    emulateCli(file('sma.q.safetensors'), '--steps', '20', '--html', file('sma.html'));
+    const html = fs.readFileSync(file('sma.html'), 'utf8');
+    expect(html).toContain('SMA: work the skipped gates saved');
+    expect(html).toContain('sparse, gate every step (SMA off)');
+    expect(html).toContain('layers.0.ya');
+  });
 });
 
 describe('bad input: one SparrowError line', () => {

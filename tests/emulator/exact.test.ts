@@ -1,12 +1,13 @@
 // The emulator against the bit-exact integer reference (host/reference/int.ts runInt) on many random
 // quantized models: at threshold 0 (and at 1, which sends every change) the outputs are equal bit for
 // bit, for the sparse graph and the dense one (zeros as synapses), on the Loihi 2 profile's placement.
+// SMA models too, with each layer's decision equal to the reference's trace.
 
 import fc from 'fast-check';
 import { quantizeModel } from '../../host/compress/quantize';
 import { QuantModel } from '../../host/model/quant';
 import { randomModel } from '../../host/model/random';
-import { quantizeInput, runInt } from '../../host/reference/int';
+import { IntTrace, quantizeInput, runInt, stepInt, zeroIntState } from '../../host/reference/int';
 import { SparrowError } from '../../host/util/errors';
 import { makeRng } from '../../host/util/rng';
 import { loadChip } from '../../host/emulator/chip';
@@ -25,6 +26,7 @@ interface Case {
   act: 'gelu' | 'relu';
   encoder_act: 'none' | 'relu';
   gate: boolean;
+  sma?: boolean;
   sparsity: number;
   perChannel: boolean;
   seed: number;
@@ -90,6 +92,48 @@ test('threshold 0 (and 1) reproduce runInt bit for bit on random quantized model
     { numRuns: 40, seed: 20250101 },
   );
   expect(checked).toBeGreaterThanOrEqual(30);
+});
+
+/** The reference's SMA decisions, trace.m: [steps · layers], layer-minor. */
+function referenceDecisions(q: QuantModel, x: Int16Array, steps: number): number[] {
+  const trace: IntTrace = { u: [], v: [], y: [], a: [], m: [] };
+  const state = zeroIntState(q);
+  const d_in = q.config.d_in;
+  for (let t = 0; t < steps; t++) stepInt(q, state, x.subarray(t * d_in, (t + 1) * d_in), trace);
+  return trace.m!;
+}
+
+test('SMA models: threshold 0 and 1 reproduce runInt bit for bit, sparse and dense, and every decision is the reference\'s', () => {
+  let checked = 0;
+  let ran = 0;
+  let decided = 0;
+  fc.assert(
+    fc.property(caseArb.map((c) => ({ ...c, gate: true, sma: true })), (c) => {
+      const q = quantized(c);
+      fc.pre(q !== undefined);
+      const steps = 32;
+      const x = inputs(q!, steps, c.seed);
+      const reference = runInt(q!, x, steps);
+      const decisions = referenceDecisions(q!, x, steps);
+      for (const dense of [false, true]) {
+        const g = buildNeuronGraph(q!, { dense });
+        const program = prepareEmulation(g, mapToChip(g, chip, { ignoreLimits: dense }));
+        for (const threshold of dense ? [0] : [0, 1]) {
+          const r = emulate(program, x, steps, { threshold });
+          expect(Array.from(r.outputs)).toEqual(Array.from(reference));
+          expect(Array.from(r.decisions!.ran)).toEqual(decisions);
+        }
+      }
+      ran += decisions.reduce((a, m) => a + m, 0);
+      decided += decisions.length;
+      checked++;
+    }),
+    { numRuns: 30, seed: 20261124 },
+  );
+  expect(checked).toBeGreaterThanOrEqual(20);
+  // Random decision rows: both outcomes occur, so both paths of the gate were checked.
+  expect(ran).toBeGreaterThan(0.1 * decided);
+  expect(ran).toBeLessThan(0.9 * decided);
 });
 
 test('per-neuron counts: with the value rule, a step sends one message per nonzero value', () => {

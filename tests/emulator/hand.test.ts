@@ -6,7 +6,7 @@
 import { QMatrix, QuantModel } from '../../host/model/quant';
 import { ChipProfile, CHIP_FIGURES } from '../../host/emulator/chip';
 import { emulate, prepareEmulation } from '../../host/emulator/emulate';
-import { buildNeuronGraph, neuronName } from '../../host/emulator/graph';
+import { buildNeuronGraph, neuronName, PORT_BITS, PORTS } from '../../host/emulator/graph';
 import { mapToChip, placementFromCores } from '../../host/emulator/mapping';
 
 const dense = (v: number, frac: number): QMatrix => ({ kind: 'dense', rows: 1, cols: 1, values: Int8Array.of(v), rowFrac: Int8Array.of(frac) });
@@ -64,7 +64,7 @@ test('the neuron graph: eight neurons, ten synapses, the state pair one placemen
   expect(g.synapses).toBe(10);
   expect(Array.from({ length: 8 }, (_, n) => neuronName(g, n))).toEqual(['x[0]', 'encoder[0]', 'layers.0.v[0]', 'layers.0.s[0].re', 'layers.0.s[0].im', 'layers.0.a[0]', 'layers.0.u[0]', 'decoder[0]']);
   // Fan-out of v: s.re and s.im (port 0, weights B_re = 64, B_im = 32) and a (port 1, weight D = 32).
-  const fanOut = (n: number) => Array.from({ length: g.outPtr[n + 1] - g.outPtr[n] }, (_, i) => [g.outTarget[g.outPtr[n] + i] >> 1, g.outTarget[g.outPtr[n] + i] & 1, g.outWeight[g.outPtr[n] + i]]);
+  const fanOut = (n: number) => Array.from({ length: g.outPtr[n + 1] - g.outPtr[n] }, (_, i) => [g.outTarget[g.outPtr[n] + i] >> PORT_BITS, g.outTarget[g.outPtr[n] + i] & (PORTS - 1), g.outWeight[g.outPtr[n] + i]]);
   expect(fanOut(2).sort()).toEqual([[3, 0, 64], [4, 0, 32], [5, 1, 32]].sort());
   // s.im reaches a with −C_im.
   expect(fanOut(4)).toEqual([[5, 0, -64]]);
