@@ -14,6 +14,8 @@
 //               y   = Gemm(s_re', C_re, Gemm(s_im', −C_im, D⊙v))
 //               a   = GELU-tanh(y) or Relu(y)
 //               u  += gate ? a ⊙ Sigmoid(Gemm(a, W_g, b_g)) : a
+//               with SMA:  l = Gemm(y, W_s, b_s)  [1, 2];
+//                          u += If(Greater(l[1], l[0]), then a ⊙ Sigmoid(…), else a)
 //   y  = Gemm(u, W_dec, b_dec)
 //
 // The state is explicit: the caller feeds s_*_out of step t as s_* of step
@@ -25,6 +27,11 @@
 // (it densifies them when it loads the model), so a 90%-sparse model costs
 // ONNX Runtime the dense MACs and the dense bytes. The file is about
 // 4·(weights of the dense model) bytes.
+//
+// SMA's decision is an If, not a Where: If runs one branch, so on a step whose
+// decision is off ONNX Runtime skips the gate's Gemm, Sigmoid and Mul as the
+// firmware does; Where(cond, a ⊙ σ(g), a) would compute the gate every step and
+// select. Its branches read a, W_g and b_g from the outer graph.
 // ============================================================================
 
 import { onnx } from 'onnx-proto';
@@ -77,6 +84,25 @@ function node(g: GraphParts, opType: string, inputs: string[], output: string, a
   return output;
 }
 
+/** Names a graph's nodes read, their subgraphs' (If branches) included. */
+function nodeInputs(nodes: onnx.INodeProto[]): string[] {
+  return nodes.flatMap((n) => [...(n.input ?? []), ...(n.attribute ?? []).flatMap((a) => (a.g ? nodeInputs(a.g.node ?? []) : []))]);
+}
+
+/**
+ * If(cond) then `thenBranch` else `elseBranch`: each callback adds its nodes to a subgraph
+ * (initializers still go to the outer graph, which the branches read) and returns its
+ * [1, width] float output.
+ */
+function ifNode(g: GraphParts, cond: string, output: string, width: number, thenBranch: (b: GraphParts) => string, elseBranch: (b: GraphParts) => string): string {
+  const branch = (name: string, build: (b: GraphParts) => string): onnx.IAttributeProto => {
+    const b: GraphParts = { nodes: [], initializers: g.initializers };
+    const out = build(b);
+    return { name, type: onnx.AttributeProto.AttributeType.GRAPH, g: { name: `${output}.${name}`, node: b.nodes, output: [valueInfo(out, [1, width])] } };
+  };
+  return node(g, 'If', [cond], output, [branch('then_branch', thenBranch), branch('else_branch', elseBranch)]);
+}
+
 /** Y = A·Bᵀ + C with B stored [N, K] (sparrow's row-major weights). */
 function gemmTransB(g: GraphParts, a: string, b: string, c: string, output: string): string {
   return node(g, 'Gemm', [a, b, c], output, [{ name: 'transB', type: onnx.AttributeProto.AttributeType.INT, i: 1 }]);
@@ -111,7 +137,7 @@ function valueInfo(name: string, dims: number[]): onnx.IValueInfoProto {
 
 /** The ONNX model (serialized ModelProto) of one step of `model`; see the banner for the graph. */
 export function exportOnnx(model: Model): Uint8Array {
-  const { d_in, d_model: H, d_state: P, d_out, act, encoder_act, gate } = model.config;
+  const { d_in, d_model: H, d_state: P, d_out, act, encoder_act, gate, sma } = model.config;
   const g: GraphParts = { nodes: [], initializers: [] };
   const inputs: onnx.IValueInfoProto[] = [valueInfo('x', [1, d_in])];
   const outputs: onnx.IValueInfoProto[] = [valueInfo('y', [1, d_out])];
@@ -122,6 +148,11 @@ export function exportOnnx(model: Model): Uint8Array {
     cubic: initializer(g, 'const.gelu_cubic', [], [0.044715]),
     sqrt2OverPi: initializer(g, 'const.sqrt_2_over_pi', [], [Math.sqrt(2 / Math.PI)]),
   };
+  // SMA's logit indices (Gather on axis 1 of the [1, 2] logits).
+  if (sma) {
+    g.initializers.push({ name: 'const.index_0', dims: [], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0] });
+    g.initializers.push({ name: 'const.index_1', dims: [], dataType: onnx.TensorProto.DataType.INT64, int64Data: [1] });
+  }
 
   const encW = matrixInitializer(g, 'encoder.weight', model.encoderWeight);
   const encB = initializer(g, 'encoder.bias', [H], model.encoderBias);
@@ -154,8 +185,20 @@ export function exportOnnx(model: Model): Uint8Array {
     const a = act === 'gelu' ? geluTanh(g, y, p, gelu) : node(g, 'Relu', [y], `${p}a`);
     let z = a;
     if (gate) {
-      const gPre = gemmTransB(g, a, matrixInitializer(g, p + 'gate.weight', L.gateWeight!), initializer(g, p + 'gate.bias', [H], L.gateBias!), `${p}g`);
-      z = node(g, 'Mul', [a, node(g, 'Sigmoid', [gPre], `${p}sigmoid_g`)], `${p}z`);
+      const gW = matrixInitializer(g, p + 'gate.weight', L.gateWeight!);
+      const gB = initializer(g, p + 'gate.bias', [H], L.gateBias!);
+      const gated = (b: GraphParts, out: string): string => node(b, 'Mul', [a, node(b, 'Sigmoid', [gemmTransB(b, a, gW, gB, `${p}g`)], `${p}sigmoid_g`)], out);
+      if (sma) {
+        // l = W_s y + b_s; the gate runs iff l₁ > l₀ (a tie skips it, as the reference).
+        const logits = gemmTransB(g, y, matrixInitializer(g, p + 'sma.weight', L.smaWeight!), initializer(g, p + 'sma.bias', [2], L.smaBias!), `${p}sma.logits`);
+        const axis1: onnx.IAttributeProto[] = [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }];
+        const l0 = node(g, 'Gather', [logits, 'const.index_0'], `${p}sma.l0`, axis1);
+        const l1 = node(g, 'Gather', [logits, 'const.index_1'], `${p}sma.l1`, axis1);
+        const run = node(g, 'Greater', [l1, l0], `${p}sma.run`);
+        z = ifNode(g, run, `${p}z`, H, (b) => gated(b, `${p}z_gated`), (b) => node(b, 'Identity', [a], `${p}z_skipped`));
+      } else {
+        z = gated(g, `${p}z`);
+      }
     }
     u = node(g, 'Add', [u, z], `${p}u`);
   });
@@ -164,7 +207,7 @@ export function exportOnnx(model: Model): Uint8Array {
   gemmTransB(g, u, decW, initializer(g, 'decoder.bias', [d_out], model.decoderBias), 'y');
 
   // Constants only a GELU graph uses would be unused initializers otherwise (ONNX checkers warn).
-  const used = new Set(g.nodes.flatMap((n) => n.input ?? []));
+  const used = new Set(nodeInputs(g.nodes));
   const initializers = g.initializers.filter((t) => used.has(t.name!));
 
   const proto: onnx.IModelProto = {

@@ -19,7 +19,7 @@ import { QuantModel } from '../../host/model/quant';
 import { serializeQuantModel } from '../../host/model/quant_file';
 import { randomModel, RandomModelOptions } from '../../host/model/random';
 import { Matrix, Model } from '../../host/model/types';
-import { runFloat } from '../../host/reference/float';
+import { runFloat, stepFloat, zeroState } from '../../host/reference/float';
 import { quantizeInput, runInt } from '../../host/reference/int';
 import { SparrowError } from '../../host/util/errors';
 import { makeRng } from '../../host/util/rng';
@@ -52,6 +52,8 @@ const CASES: [string, RandomModelOptions][] = [
   ['gelu, gate, encoder relu, 50% sparse, H ≠ P', { ...base, d_in: 2, d_out: 5, d_model: 12, d_state: 28, n_layers: 2, encoder_act: 'relu', gate: true, sparsity: 0.5, seed: 3 }],
   ['relu, dense, 4 layers, |Λ| up to 0.999 (long memory)', { ...base, d_in: 3, d_out: 2, d_model: 32, d_state: 32, n_layers: 4, act: 'relu', seed: 4, maxRadius: 0.999 }],
   ['gelu, gate, 95% sparse (rows with no weights)', { ...base, d_in: 8, d_out: 4, d_model: 20, d_state: 16, n_layers: 2, gate: true, sparsity: 0.95, seed: 5 }],
+  ['SMA: gelu, gate, 70% sparse, 3 layers', { ...base, d_in: 3, d_out: 2, d_model: 16, d_state: 12, n_layers: 3, gate: true, sma: true, sparsity: 0.7, seed: 6 }],
+  ['SMA: relu, gate, encoder relu, dense, 1 layer', { ...base, d_in: 2, d_out: 3, d_model: 10, d_state: 14, act: 'relu', encoder_act: 'relu', gate: true, sma: true, seed: 9 }],
 ];
 
 // ---------------------------------------------------------------------------
@@ -78,6 +80,21 @@ test('the graph: opset 17, float32, x and per-layer state in, y and state out, d
   for (const op of ['Gelu', 'Erf', 'FastGelu']) expect(ops.has(op)).toBe(false);
 });
 
+test('SMA: the decision is Greater of the two logits (Gather on axis 1), and the gate an If whose else branch is a', () => {
+  const model = randomModel({ ...base, d_in: 2, d_model: 6, d_state: 4, n_layers: 2, gate: true, sma: true, sparsity: 0.5 });
+  const proto = onnx.ModelProto.decode(exportOnnx(model));
+  const nodes = proto.graph!.node!;
+  const ifs = nodes.filter((n) => n.opType === 'If');
+  expect(ifs.map((n) => [n.input, n.output])).toEqual([[['layers.0.sma.run'], ['layers.0.z']], [['layers.1.sma.run'], ['layers.1.z']]]);
+  const greater = nodes.find((n) => n.output![0] === 'layers.0.sma.run')!;
+  expect([greater.opType, greater.input]).toEqual(['Greater', ['layers.0.sma.l1', 'layers.0.sma.l0']]);
+  const branch = (name: string) => ifs[0].attribute!.find((a) => a.name === name)!.g!;
+  expect(branch('else_branch').node!.map((n) => [n.opType, n.input])).toEqual([['Identity', ['layers.0.a']]]);
+  expect(branch('then_branch').node!.map((n) => n.opType)).toEqual(['Gemm', 'Sigmoid', 'Mul']);
+  // The gate's weights stay outer initializers, read by the branch (not dropped as unused).
+  expect(proto.graph!.initializer!.map((t) => t.name)).toEqual(expect.arrayContaining(['layers.0.gate.weight', 'layers.0.gate.bias', 'layers.0.sma.weight', 'layers.0.sma.bias']));
+});
+
 test('onnxruntime-node is available (installed with its CPU binaries)', () => {
   expect(onnxPeerAvailable()).toEqual({ ok: true });
 });
@@ -86,10 +103,21 @@ test('onnxruntime-node is available (installed with its CPU binaries)', () => {
 // ONNX Runtime against the float64 reference
 // ---------------------------------------------------------------------------
 
+/** SMA decisions of the float reference over a run: [on, off] layer-steps. */
+function decisionCounts(model: Model, x: Float64Array, T: number): [number, number] {
+  const state = zeroState(model);
+  const counts: [number, number] = [0, 0];
+  const d_in = model.config.d_in;
+  for (let t = 0; t < T; t++) stepFloat(model, state, x.subarray(t * d_in, (t + 1) * d_in), (tensor, _l, v) => tensor === 'm' && counts[v[0] === 1 ? 0 : 1]++);
+  return counts;
+}
+
 test.each(CASES)(`ONNX Runtime streams ${STEPS} steps within 1e-4·(1+|ref|) of runFloat: %s`, async (_name, opts) => {
   const model = randomModel(opts);
   const x = randomInputs(opts.d_in, STEPS, opts.seed + 100);
   const ref = runFloat(model, x, STEPS);
+  // SMA: the input drives both branches of the If, or the comparison would test one of them.
+  if (opts.sma) expect(Math.min(...decisionCounts(model, x, STEPS))).toBeGreaterThan(STEPS * model.config.n_layers * 0.1);
   const got = await runOnnx(model, x, STEPS);
   expect(worstRelative(ref, got)).toBeLessThan(1e-4);
   // The state really carries over: the last outputs depend on the earlier inputs.
@@ -105,6 +133,7 @@ test.each(CASES)(`ONNX Runtime streams ${STEPS} steps within 1e-4·(1+|ref|) of 
 
 const QCASES: [string, RandomModelOptions][] = [
   ['gelu, gate, 70% sparse', { ...base, d_in: 2, d_out: 3, d_model: 16, d_state: 12, n_layers: 2, gate: true, sparsity: 0.7, seed: 7 }],
+  ['SMA: gelu, gate, 60% sparse', { ...base, d_in: 2, d_out: 2, d_model: 16, d_state: 12, n_layers: 2, gate: true, sma: true, sparsity: 0.6, seed: 10 }],
   ['relu, encoder relu, dense', { ...base, d_in: 3, d_out: 2, d_model: 12, d_state: 10, n_layers: 3, act: 'relu', encoder_act: 'relu', seed: 8 }],
 ];
 
@@ -145,6 +174,14 @@ test.each(QCASES)('dequantizeModel: every weight, bias, Λ, norm and D within ha
     if (opts.gate) {
       expectMatrixWithinHalfStep('gate.weight', L.gateWeight!, D.gateWeight!, Q.gateWeight!.rowFrac);
       expectWithinHalfStep('gate.bias', L.gateBias!, D.gateBias!, (h) => Q.gateWeight!.rowFrac[h] + Q.fmt.a);
+    }
+    if (opts.sma) {
+      // The integer model keeps only l₁ − l₀: the dequantized logits' difference is w₁ − w₀ within half a step.
+      const H = L.D.length;
+      const [w, dw] = [L.smaWeight!, D.smaWeight!].map((m) => toDense(m).values);
+      const diff = (v: Float32Array, b: Float32Array) => [...Array.from({ length: H }, (_, h) => v[H + h] - v[h]), b[1] - b[0]];
+      const frac = Q.smaWeight!.rowFrac[0];
+      expectWithinHalfStep('sma (w₁ − w₀, b₁ − b₀)', diff(w, L.smaBias!), diff(dw, D.smaBias!), (i) => (i < H ? frac : frac + Q.fmt.y));
     }
   });
   const last = q.layers[q.layers.length - 1].fmt.uOut;
