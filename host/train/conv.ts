@@ -15,6 +15,12 @@
 // sequence, so a model is: encoder, per layer [normalise, ssmConvolve, act,
 // gate, residual], decoder — each a whole-sequence operation.
 //
+// SMA (config.sma) fits because its decision is pointwise in time: step t's
+// decision reads only y_t. With y known for the whole sequence, the two logits
+// are one more mat-mul (l = W_s y + b_s, [2, T]); the gate then runs on the
+// steps with l₁ > l₀ only — their columns of a gathered into [H, T_on], so the
+// gate's mat-mul costs 2·nnz(W_g)·T_on instead of ·T — and the others add a.
+//
 // The kernel's spectrum is computed in closed form (geometricKernelSpectrum), not
 // by an FFT: with ω = e^{−2πi/N} (fft.js's forward sign),
 //   K̂_j = Σ_{k<T} (λ ω^j)^k = (1 − λ^T ω^{jT}) / (1 − λ ω^j),
@@ -31,7 +37,8 @@
 //
 // Cost per layer and sequence (flops; a real MAC = 2, a complex MAC = 8;
 // nnz = nonzeros of B_re + B_im + C_re + C_im, 4PH when dense):
-//   both modes   B and C mat-muls   2·nnz·T      (+ gate 2H²·T, elementwise O(H·T))
+//   both modes   B and C mat-muls   2·nnz·T      (+ gate 2H²·T, elementwise O(H·T);
+//                                                  SMA: + 4H·T logits, gate 2H²·T_on)
 //   recurrent    state update       8·P·T        (one complex MAC per state and step)
 //   conv         per state: 2 complex FFTs of N points (≈ 5·N·log2 N each) + N
 //                complex products + the closed-form spectrum (N complex divides):
@@ -278,6 +285,46 @@ export function layerKernel(layer: LayerWeights, T: number): Float64Array {
 }
 
 // ---------------------------------------------------------------------------
+// SMA: the decision per step and the gate on the steps it runs
+// ---------------------------------------------------------------------------
+
+/**
+ * SMA's decision for every step of a layer from its y, channel-major [H, T]: 1 where the gate
+ * runs (l₁ > l₀, l = W_s y + b_s; a tie skips it, as stepFloat). Cost 2·nnz(W_s)·T flops.
+ */
+export function smaDecisions(layer: LayerWeights, y: Float64Array, T: number): Uint8Array {
+  const logits = new Float64Array(2 * T);
+  matmulSequence(layer.smaWeight!, y, T, logits, 1);
+  const [b0, b1] = layer.smaBias!;
+  return Uint8Array.from({ length: T }, (_, t) => (logits[T + t] + b1 > logits[t] + b0 ? 1 : 0));
+}
+
+/**
+ * u += a ⊙ σ(W_g a + b_g) on the steps where `runs` is 1 (every step without it), u += a on
+ * the others; a and u channel-major [H, T]. The gate's mat-mul sees only the running steps'
+ * columns, gathered: 2·nnz(W_g)·T_on flops.
+ */
+function addGated(layer: LayerWeights, a: Float64Array, u: Float64Array, H: number, T: number, runs?: Uint8Array): void {
+  const steps = runs ? Int32Array.from(Array.from(runs.keys()).filter((t) => runs[t] === 1)) : undefined;
+  const Ton = steps ? steps.length : T;
+  let aOn = a;
+  if (steps) {
+    aOn = new Float64Array(H * Ton);
+    for (let h = 0; h < H; h++) for (let j = 0; j < Ton; j++) aOn[h * Ton + j] = a[h * T + steps[j]];
+  }
+  const g = new Float64Array(H * Ton);
+  if (Ton > 0) matmulSequence(layer.gateWeight!, aOn, Ton, g, 1);
+  for (let h = 0; h < H; h++) {
+    const b = layer.gateBias![h];
+    if (runs) for (let t = h * T; t < (h + 1) * T; t++) if (!runs[t - h * T]) u[t] += a[t];
+    for (let j = 0; j < Ton; j++) {
+      const t = h * T + (steps ? steps[j] : j);
+      u[t] += a[t] * sigmoid(g[h * Ton + j] + b);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
 // The whole model
 // ---------------------------------------------------------------------------
 
@@ -308,13 +355,10 @@ export function runConv(model: Model, inputs: ArrayLike<number>, T: number): Flo
       for (let t = h * T; t < (h + 1) * T; t++) v[t] = L.normScale[h] * u[t] + L.normShift[h];
     }
     const a = ssmConvolve(L, v, T); // y, then act(y) in place
+    const runs = model.config.sma ? smaDecisions(L, a, T) : undefined; // from y, before the activation
     for (let i = 0; i < a.length; i++) a[i] = act(a[i]);
     if (model.config.gate) {
-      const g = new Float64Array(H * T);
-      matmulSequence(L.gateWeight!, a, T, g, 1);
-      for (let h = 0; h < H; h++) {
-        for (let t = h * T; t < (h + 1) * T; t++) u[t] += a[t] * sigmoid(g[t] + L.gateBias![h]);
-      }
+      addGated(L, a, u, H, T, runs);
     } else {
       for (let i = 0; i < u.length; i++) u[i] += a[i];
     }

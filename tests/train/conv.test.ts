@@ -3,9 +3,9 @@
 // impulse responses worked out by hand.
 
 import {
-  convolutionSize, fftPlan, geometricKernelSpectrum, layerKernel, runConv, ssmConvolve,
+  convolutionSize, fftPlan, geometricKernelSpectrum, layerKernel, runConv, smaDecisions, ssmConvolve,
 } from '../../host/train/conv';
-import { runFloat } from '../../host/reference/float';
+import { runFloat, stepFloat, zeroState } from '../../host/reference/float';
 import { randomModel, RandomModelOptions } from '../../host/model/random';
 import { LayerWeights, Model } from '../../host/model/types';
 import { makeRng } from '../../host/util/rng';
@@ -45,6 +45,8 @@ describe('runConv equals runFloat', () => {
     ['relu, no gate, encoder relu, sparse 0.5, 4 layers', { act: 'relu', encoder_act: 'relu', sparsity: 0.5, n_layers: 4, seed: 4 }],
     ['wide: H = 16, P = 24, gate, sparse 0.9', { d_model: 16, d_state: 24, gate: true, sparsity: 0.9, seed: 5 }],
     ['one layer, d_in = d_out = 1', { d_in: 1, d_out: 1, n_layers: 1, seed: 6 }],
+    ['SMA: gelu, gate, sparse 0.7', { gate: true, sma: true, sparsity: 0.7, seed: 12 }],
+    ['SMA: relu, encoder relu, 4 layers, H = 16, P = 10', { act: 'relu', encoder_act: 'relu', gate: true, sma: true, n_layers: 4, d_model: 16, d_state: 10, seed: 13 }],
   ];
   const lengths = [1, 2, 3, 5, 17, 64, 100, 257, 784, 1000];
 
@@ -57,6 +59,30 @@ describe('runConv equals runFloat', () => {
     expect(errors.filter(({ err }) => !(err < 1e-4))).toEqual([]);
     // Both are float64: the agreement is far inside the 1e-4 contract (observed ≤ ~1e-14).
     expect(errors.filter(({ err }) => !(err < 1e-10))).toEqual([]);
+  });
+
+  test('SMA: each layer\'s decisions are the reference\'s, step by step, and both occur', () => {
+    const model = randomModel({ ...base, gate: true, sma: true, sparsity: 0.5, seed: 14 });
+    const T = 300;
+    const x = randomInputs(15, T, model.config.d_in);
+    // The reference's decisions (observer 'm') and its y per layer, channel-major.
+    const H = model.config.d_model;
+    const decided: number[][] = model.layers.map(() => []);
+    const ys = model.layers.map(() => new Float64Array(H * T));
+    const state = zeroState(model);
+    for (let t = 0; t < T; t++) {
+      stepFloat(model, state, x.subarray(t * 3, t * 3 + 3), (tensor, layer, v) => {
+        if (tensor === 'm') decided[layer].push(v[0]);
+        if (tensor === 'y') v.forEach((yh, h) => (ys[layer][h * T + t] = yh));
+      });
+    }
+    model.layers.forEach((L, i) => {
+      expect(Array.from(smaDecisions(L, ys[i], T))).toEqual(decided[i]);
+      const on = decided[i].filter((m) => m === 1).length;
+      expect(on).toBeGreaterThan(0.1 * T);
+      expect(on).toBeLessThan(0.9 * T);
+    });
+    expect(maxRelativeError(runConv(model, x, T), runFloat(model, x, T))).toBeLessThan(1e-10);
   });
 
   test('long memory: |Λ| = 0.999 (time constant 1000 steps), T up to 4000', () => {
