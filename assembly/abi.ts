@@ -47,6 +47,7 @@ export const HEADER_BYTES: usize = 116;
 export const FLAG_GELU: u32 = 1; // else relu
 export const FLAG_ENCODER_RELU: u32 = 2;
 export const FLAG_GATE: u32 = 4;
+export const FLAG_SMA: u32 = 8; // Sparse Modular Activation: layer descriptors are LAYER_BYTES_SMA long
 
 // Layer descriptor: byte offsets, each a u32 pointer.
 export const L_NORM_SCALE: usize = 0;
@@ -62,7 +63,11 @@ export const L_B_IM: usize = 36;
 export const L_C_RE: usize = 40;
 export const L_C_IM: usize = 44;
 export const L_GATE_W: usize = 48;
-export const LAYER_BYTES: usize = 52;
+export const LAYER_BYTES: usize = 52; // the layer stride of every model without SMA
+// SMA models only: the gate runs this step iff l₁ + b₁ > l₀ + b₀ with l = W_s y, decided before it.
+export const L_SMA_W: usize = 52; // matrix descriptor [2, H]
+export const L_SMA_BIAS: usize = 56; // f32[2]
+export const LAYER_BYTES_SMA: usize = 60;
 
 // Matrix descriptor: byte offsets, each a u32.
 export const M_KIND: usize = 0; // KIND_*

@@ -47,6 +47,7 @@ export const HEADER_BYTES: usize = 128;
 export const FLAG_GELU: u32 = 1;
 export const FLAG_ENCODER_RELU: u32 = 2;
 export const FLAG_GATE: u32 = 4;
+export const FLAG_SMA: u32 = 8; // Sparse Modular Activation: layer descriptors are LAYER_BYTES_SMA long
 
 // Layer descriptor.
 export const L_NORM_SCALE: usize = 0; // i16[H]
@@ -71,7 +72,12 @@ export const L_U_K: usize = 72; // i32: uIn − uOut
 export const L_Z_K: usize = 76; // i32: a − uOut
 export const L_STATE_RE: usize = 80; // i16[P]
 export const L_STATE_IM: usize = 84;
-export const LAYER_BYTES: usize = 88;
+export const LAYER_BYTES: usize = 88; // the layer stride of every model without SMA
+// SMA models only: the gate runs this step iff w·y + bias > 0 for the one decision row w = w₁ − w₀
+// (H int8 MACs, decided before the gate, so a skipped gate costs nothing).
+export const L_SMA_W: usize = 88; // matrix descriptor [1, H], always KIND_DENSE
+export const L_SMA_BIAS: usize = 92; // i32, at the accumulator's frac
+export const LAYER_BYTES_SMA: usize = 96;
 
 // Matrix descriptor (int8 values, in row-major nonzero order; formats in host/compress/formats.ts).
 export const M_KIND: usize = 0;
@@ -103,4 +109,6 @@ export const C_LOAD_PARAM: usize = 6; // per-element parameters: biases, shifts,
 export const C_LUT: usize = 7; // table lookups (GELU, sigmoid)
 export const C_BRANCH: usize = 8; // loop iterations (each ends in one conditional branch)
 export const C_STEPS: usize = 9;
-export const N_COUNTERS: usize = 10;
+export const C_SMA_ACTIVE: usize = 10; // SMA layer-steps whose gate ran
+export const C_SMA_SKIPPED: usize = 11; // SMA layer-steps whose gate was skipped
+export const N_COUNTERS: usize = 12;

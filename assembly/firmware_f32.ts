@@ -8,16 +8,17 @@
 //
 // Per step, cost is dominated by the mat-vecs (see matvec_f32.ts):
 //   encoder: H·d_in, per layer: 2·P·H (B) + 2·H·P (C) [+ H·H gate], decoder: d_out·H
-// multiply-adds, each times (1 − sparsity) for CSR matrices.
+// multiply-adds, each times (1 − sparsity) for CSR matrices. With SMA, 2·H
+// multiply-adds per layer decide first whether the gate runs at all.
 // ============================================================================
 
 import {
-  FLAG_ENCODER_RELU, FLAG_GATE, FLAG_GELU, HEADER,
+  FLAG_ENCODER_RELU, FLAG_GATE, FLAG_GELU, FLAG_SMA, HEADER,
   H_A, H_BV_IM, H_BV_RE, H_DECODER, H_DECODER_BIAS, H_D_IN, H_D_MODEL, H_D_OUT, H_D_STATE, H_ENCODER,
   H_ENCODER_BIAS, H_FLAGS, H_G, H_GOLDEN_INPUT, H_GOLDEN_OUTPUT, H_GOLDEN_STEPS, H_GOLDEN_TOL, H_INPUT,
   H_LAYERS, H_N_LAYERS, H_OUTPUT, H_STATE_END, H_STATE_START, H_TMP, H_U, H_V, H_Y,
   LAYER_BYTES, L_B_IM, L_B_RE, L_C_IM, L_C_RE, L_D, L_GATE_BIAS, L_GATE_W, L_LAMBDA_IM, L_LAMBDA_RE,
-  L_NORM_SCALE, L_NORM_SHIFT, L_STATE_IM, L_STATE_RE,
+  L_NORM_SCALE, L_NORM_SHIFT, L_STATE_IM, L_STATE_RE, LAYER_BYTES_SMA, L_SMA_BIAS, L_SMA_W,
 } from './abi';
 import { matvecF32 } from './matvec_f32';
 import { diagRecurrenceF32 } from './recurrence_f32';
@@ -90,9 +91,12 @@ export function step(): void {
     store<f32>(at(u, h), encRelu ? reluF32(x) : x);
   }
 
+  const gate = (flags & FLAG_GATE) != 0;
+  const sma = (flags & FLAG_SMA) != 0; // implies gate (checked at compile time)
+  const layerBytes = sma ? LAYER_BYTES_SMA : LAYER_BYTES;
   const nLayers = <i32>hdr(H_N_LAYERS);
   let L = <usize>hdr(H_LAYERS);
-  for (let i = 0; i < nLayers; i++, L += LAYER_BYTES) {
+  for (let i = 0; i < nLayers; i++, L += layerBytes) {
     // v = scale ⊙ u + shift
     const scale = <usize>load<u32>(L + L_NORM_SCALE);
     const shift = <usize>load<u32>(L + L_NORM_SHIFT);
@@ -112,11 +116,21 @@ export function step(): void {
     const gelu = (flags & FLAG_GELU) != 0;
     for (let h = 0; h < H; h++) {
       const yh = load<f32>(at(y, h)) - load<f32>(at(tmp, h)) + load<f32>(at(D, h)) * load<f32>(at(v, h));
+      store<f32>(at(y, h), yh);
       store<f32>(at(a, h), gelu ? geluF32(yh) : reluF32(yh));
     }
 
-    // u += gate ? a ⊙ σ(W_g a + b_g) : a
-    if ((flags & FLAG_GATE) != 0) {
+    // SMA: the gate runs iff l₁ + b₁ > l₀ + b₀ (ties: it does not), l = W_s y, decided before
+    // any of the gate's work. tmp is free again and holds at least 2 floats in SMA models.
+    let active = gate;
+    if (sma) {
+      matvecF32(<usize>load<u32>(L + L_SMA_W), y, tmp, false);
+      const bs = <usize>load<u32>(L + L_SMA_BIAS);
+      active = load<f32>(at(tmp, 1)) + load<f32>(at(bs, 1)) > load<f32>(at(tmp, 0)) + load<f32>(at(bs, 0));
+    }
+
+    // u += active ? a ⊙ σ(W_g a + b_g) : a
+    if (active) {
       matvecF32(<usize>load<u32>(L + L_GATE_W), a, g, false);
       const gb = <usize>load<u32>(L + L_GATE_BIAS);
       for (let h = 0; h < H; h++) {

@@ -6,21 +6,23 @@
 //
 // Cost per step: one int8×int16 MAC per stored weight (matvec_i8.ts), 4 MACs
 // per complex state, and per layer H table lookups (GELU) [+ H for the gate].
+// With SMA, H MACs per layer decide first whether the gate (its mat-vec, H
+// sigmoid lookups and H products) runs at all this step.
 // ============================================================================
 
 import {
-  FLAG_ENCODER_RELU, FLAG_GATE, FLAG_GELU, HEADER,
+  FLAG_ENCODER_RELU, FLAG_GATE, FLAG_GELU, FLAG_SMA, HEADER,
   H_A, H_ACC_IM, H_ACC_RE, H_DECODER, H_DECODER_BIAS, H_DECODER_SHIFT, H_D_IN, H_D_MODEL, H_D_OUT, H_D_STATE,
   H_ENCODER, H_ENCODER_BIAS, H_ENCODER_SHIFT, H_FLAGS, H_GOLDEN_INPUT, H_GOLDEN_OUTPUT, H_GOLDEN_STEPS, H_INPUT,
   H_INPUT_FRAC, H_LAYERS, H_N_LAYERS, H_OUTPUT, H_OUTPUT_FRAC, H_STATE_END, H_STATE_START, H_U, H_V, H_Y, H_Z,
   LAYER_BYTES, L_ACT_LUT, L_B_IM, L_B_RE, L_B_SHIFT, L_C_IM, L_C_RE, L_C_SHIFT, L_D, L_D_K, L_GATE_BIAS, L_GATE_SHIFT,
   L_GATE_W, L_LAMBDA_IM, L_LAMBDA_RE, L_NORM_K, L_NORM_SCALE, L_NORM_SHIFT, L_SIGMOID_LUT, L_STATE_IM, L_STATE_RE,
-  L_U_K, L_Z_K, H_COUNTERS,
+  L_U_K, L_Z_K, H_COUNTERS, LAYER_BYTES_SMA, L_SMA_BIAS, L_SMA_W,
 } from './abi_i16';
 import { matvecI8 } from './matvec_i8';
 import { count } from './profile';
 import {
-  C_BRANCH, C_LOAD_PARAM, C_LOAD_STATE, C_LUT, C_MAC_ELEMENTWISE, C_STEPS,
+  C_BRANCH, C_LOAD_PARAM, C_LOAD_STATE, C_LUT, C_MAC_ELEMENTWISE, C_SMA_ACTIVE, C_SMA_SKIPPED, C_STEPS,
 } from './abi_i16';
 export { sparrow_unrolled } from './matvec_i8';
 import { lut, rshift, sat16 } from './fixedpoint';
@@ -116,9 +118,11 @@ export function step(): void {
 
   const gelu = (flags & FLAG_GELU) != 0;
   const gate = (flags & FLAG_GATE) != 0;
+  const sma = (flags & FLAG_SMA) != 0; // implies gate (checked at compile time)
+  const layerBytes = sma ? LAYER_BYTES_SMA : LAYER_BYTES;
   const nLayers = <i32>hdr(H_N_LAYERS);
   let L = <usize>hdr(H_LAYERS);
-  for (let i = 0; i < nLayers; i++, L += LAYER_BYTES) {
+  for (let i = 0; i < nLayers; i++, L += layerBytes) {
     // v = sat16(rshift(scale·u + shift, k))
     const scale = ptr(L, L_NORM_SCALE);
     const shift = ptr(L, L_NORM_SHIFT);
@@ -171,9 +175,19 @@ export function step(): void {
       setI16(a, h, gelu ? lut(actLut, yh) : (yh > 0 ? yh : 0));
     }
 
-    // z = gate ? (a·σ(sat16(rshift(W_g a + b_g, k_h))) + 2^14) >> 15 : a
+    // SMA: the gate runs iff w·y + bias > 0, decided before any of its work. w is a dense
+    // [1, H] matrix (counted as H matrix MACs); acc_re is free until the gate's mat-vec.
+    let active = gate;
+    if (sma) {
+      matvecI8(ptr(L, L_SMA_W), y, accRe);
+      active = <i64>load<i32>(accRe) + <i64>load<i32>(L + L_SMA_BIAS) > 0;
+      count(C_LOAD_PARAM, 1);
+      count(active ? C_SMA_ACTIVE : C_SMA_SKIPPED, 1);
+    }
+
+    // z = active ? (a·σ(sat16(rshift(W_g a + b_g, k_h))) + 2^14) >> 15 : a
     let zs = a;
-    if (gate) {
+    if (active) {
       matvecI8(ptr(L, L_GATE_W), a, accRe);
       const gb = ptr(L, L_GATE_BIAS);
       const gShift = ptr(L, L_GATE_SHIFT);

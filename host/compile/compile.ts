@@ -39,8 +39,8 @@ import { packSegments, setMemoryAndData } from '../wasm/link';
 import { ABI, WASM_PAGE_BYTES } from './abi';
 import { checkForRuntime } from './runtime_check';
 import { SparseFormat } from '../compress/formats';
-import { FirmwareLayout, GoldenVectors, layoutF32, MatrixStorage, MemoryRegion } from './layout';
-import { IntGoldenVectors, KernelStrategy, layoutI16 } from './layout_i16';
+import { checkSma, FirmwareLayout, GoldenVectors, layoutF32, MatrixStorage, MemoryRegion } from './layout';
+import { checkSma as checkSmaI16, IntGoldenVectors, KernelStrategy, layoutI16 } from './layout_i16';
 import { dispatchFunction, unrolledFunction } from './unrolled';
 import { patchFunctions } from '../wasm/functions';
 import { Board, loadBoard } from '../bench/boards';
@@ -247,6 +247,7 @@ function manifestFor(engine: EngineName, model: { config: Model['config'] }, sum
 export function compileModel(model: Model, opts: CompileOptions = {}): Firmware {
   const { steps, seed } = goldenSteps(opts);
   const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE;
+  checkSma(model); // before the reference runs it
   const golden = goldenVectors(model, steps, seed, tolerance);
   const layout = layoutF32(model, golden, engineDataEnd(loadEngine('f32').module));
   const fw = finish('f32', layout, opts);
@@ -274,6 +275,7 @@ export function resolveKernel(q: QuantModel, opts: Pick<CompileOptions, 'kernel'
 /** Integer (w8a16) firmware of a quantized model: bit-exact with host/reference/int.ts. */
 export function compileQuantModel(q: QuantModel, opts: CompileOptions = {}): Firmware {
   const { steps, seed } = goldenSteps(opts);
+  checkSmaI16(q); // before the reference runs it
   const golden = intGoldenVectors(q, steps, seed);
   const engine: EngineName = opts.profile ? 'i16-profile' : 'i16';
   const kernel = resolveKernel(q, opts);

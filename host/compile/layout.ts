@@ -13,6 +13,7 @@
 // ============================================================================
 
 import { Matrix, Model } from '../model/types';
+import { SparrowError } from '../util/errors';
 import { ABI, WASM_PAGE_BYTES } from './abi';
 
 /** Alignment of every array: 16 bytes keeps f32/u32 aligned and leaves room for wider loads later. */
@@ -110,6 +111,22 @@ export function arena(base: number) {
 }
 
 /**
+ * Whether the model uses Sparse Modular Activation, after checking what the engine takes for
+ * granted: a gate to skip, and per layer the two logit rows [2, H] and their two biases.
+ */
+export function checkSma(model: Model): boolean {
+  const c = model.config;
+  if (!c.sma) return false;
+  if (!c.gate) throw new SparrowError('sma needs gate: SMA decides per step whether the gate sub-module runs');
+  model.layers.forEach((L, i) => {
+    const w = L.smaWeight;
+    if (!w || w.rows !== 2 || w.cols !== c.d_model) throw new SparrowError(`layers.${i}.sma.weight: expected the two logit rows [2, ${c.d_model}], got ${w ? `[${w.rows}, ${w.cols}]` : 'none'}`);
+    if (!L.smaBias || L.smaBias.length !== 2) throw new SparrowError(`layers.${i}.sma.bias: expected two biases, got ${L.smaBias?.length ?? 'none'}`);
+  });
+  return true;
+}
+
+/**
  * Lay out `model` for the f32 engine. `engineDataEnd` is the first byte after
  * the engine's own static data (the blob must not overlap it).
  */
@@ -148,11 +165,13 @@ export function layoutF32(model: Model, golden: GoldenVectors, engineDataEnd: nu
     return k.put(v);
   };
 
+  const sma = checkSma(model);
+  const layerBytes = sma ? ABI.LAYER_BYTES_SMA : ABI.LAYER_BYTES;
   const encoder = matrix(model.encoderWeight);
   const encoderBias = vector(model.encoderBias);
-  const layerTable = k.alloc(ABI.LAYER_BYTES * c.n_layers);
+  const layerTable = k.alloc(layerBytes * c.n_layers);
   const layerPtrs = model.layers.map((L, i) => {
-    const d = layerTable + i * ABI.LAYER_BYTES;
+    const d = layerTable + i * layerBytes;
     k.u32(d + ABI.L_NORM_SCALE, vector(L.normScale));
     k.u32(d + ABI.L_NORM_SHIFT, vector(L.normShift));
     k.u32(d + ABI.L_LAMBDA_RE, vector(L.lambdaRe));
@@ -165,6 +184,10 @@ export function layoutF32(model: Model, golden: GoldenVectors, engineDataEnd: nu
     if (c.gate) {
       k.u32(d + ABI.L_GATE_W, matrix(L.gateWeight!));
       k.u32(d + ABI.L_GATE_BIAS, vector(L.gateBias!));
+    }
+    if (sma) {
+      k.u32(d + ABI.L_SMA_W, matrix(L.smaWeight!));
+      k.u32(d + ABI.L_SMA_BIAS, vector(L.smaBias!));
     }
     return d;
   });
@@ -191,7 +214,9 @@ export function layoutF32(model: Model, golden: GoldenVectors, engineDataEnd: nu
   };
   const input = buffer(c.d_in);
   const output = buffer(c.d_out);
-  const [u, v, y, tmp, a, g, bvRe, bvIm] = [buffer(H), buffer(H), buffer(H), buffer(H), buffer(H), buffer(H), buffer(P), buffer(P)];
+  // tmp also takes SMA's two logits: at least 2 floats then.
+  const tmpLen = sma ? Math.max(H, 2) : H;
+  const [u, v, y, tmp, a, g, bvRe, bvIm] = [buffer(H), buffer(H), buffer(H), buffer(tmpLen), buffer(H), buffer(H), buffer(P), buffer(P)];
   const statesStart = alignUp(cursor, ALIGN);
   for (const d of layerPtrs) {
     const sRe = buffer(P);
@@ -203,7 +228,7 @@ export function layoutF32(model: Model, golden: GoldenVectors, engineDataEnd: nu
   const stateEnd = alignUp(cursor, ALIGN);
   regions.push(
     { name: 'io buffers', bytes: (c.d_in + c.d_out) * 4, kind: 'mutable' },
-    { name: 'scratch', bytes: (6 * H + 2 * P) * 4, kind: 'mutable' },
+    { name: 'scratch', bytes: (5 * H + tmpLen + 2 * P) * 4, kind: 'mutable' },
     { name: 'ssm state', bytes: stateEnd - statesStart, kind: 'mutable' },
   );
 
@@ -215,7 +240,7 @@ export function layoutF32(model: Model, golden: GoldenVectors, engineDataEnd: nu
     H_D_STATE: P,
     H_D_OUT: c.d_out,
     H_N_LAYERS: c.n_layers,
-    H_FLAGS: (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0),
+    H_FLAGS: (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0) | (sma ? ABI.FLAG_SMA : 0),
     H_INPUT: input,
     H_OUTPUT: output,
     H_U: u,

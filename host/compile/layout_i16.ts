@@ -44,6 +44,22 @@ function valuesAt(m: QMatrix, pos: Int32Array): Int8Array {
   return Int8Array.from(pos, (p) => m.values[p]);
 }
 
+/**
+ * Whether the model uses Sparse Modular Activation, after checking what the engine takes for
+ * granted: a gate to skip, and per layer one decision row [1, H] and one int32 bias.
+ */
+export function checkSma(model: QuantModel): boolean {
+  const c = model.config;
+  if (!c.sma) return false;
+  if (!c.gate) throw new SparrowError('sma needs gate: SMA decides per step whether the gate sub-module runs');
+  model.layers.forEach((L, i) => {
+    const w = L.smaWeight;
+    if (!w || w.rows !== 1 || w.cols !== c.d_model) throw new SparrowError(`layers.${i}.sma.weight: expected the one decision row [1, ${c.d_model}], got ${w ? `[${w.rows}, ${w.cols}]` : 'none'}`);
+    if (!L.smaBias || L.smaBias.length !== 1) throw new SparrowError(`layers.${i}.sma.bias: expected one int32, got ${L.smaBias?.length ?? 'none'}`);
+  });
+  return true;
+}
+
 /** Per matrix: table-driven kernel (the storage format from `format`) or weights in code. */
 export type KernelStrategy = 'csr' | 'unrolled';
 
@@ -121,12 +137,14 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     return k.put(v);
   };
 
+  const sma = checkSma(model);
+  const layerBytes = sma ? ABI.LAYER_BYTES_SMA : ABI.LAYER_BYTES;
   const encoder = matrix(model.encoderWeight, 'encoder.weight');
   const encoderBias = data(model.encoderBias);
   const encoderShift = k.put(sh.encoder);
-  const layerTable = k.alloc(ABI.LAYER_BYTES * c.n_layers);
+  const layerTable = k.alloc(layerBytes * c.n_layers);
   const layerPtrs = model.layers.map((L, i) => {
-    const d = layerTable + i * ABI.LAYER_BYTES;
+    const d = layerTable + i * layerBytes;
     const w = `layers.${i}`;
     const ls = sh.layers[i];
     k.u32(d + ABI.L_NORM_SCALE, data(L.normScale));
@@ -148,6 +166,16 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
       k.u32(d + ABI.L_GATE_BIAS, data(L.gateBias!));
       k.u32(d + ABI.L_GATE_SHIFT, k.put(ls.gate!));
       k.u32(d + ABI.L_SIGMOID_LUT, data(L.sigmoidLut!));
+    }
+    if (sma) {
+      // The decision row is a dense table whatever --format and --kernel say: H bytes, H MACs.
+      const desc = k.alloc(ABI.MATRIX_BYTES);
+      k.u32(desc + ABI.M_KIND, ABI.KIND_DENSE);
+      k.u32(desc + ABI.M_ROWS, 1);
+      k.u32(desc + ABI.M_COLS, H);
+      k.u32(desc + ABI.M_VALUES, data(denseValues(L.smaWeight!)));
+      k.u32(d + ABI.L_SMA_W, desc);
+      k.u32(d + ABI.L_SMA_BIAS, L.smaBias![0]);
     }
     k.u32(d + ABI.L_U_K, ls.u);
     k.u32(d + ABI.L_Z_K, ls.z);
@@ -202,7 +230,7 @@ export function layoutI16(model: QuantModel, golden: IntGoldenVectors, engineDat
     H_D_STATE: P,
     H_D_OUT: c.d_out,
     H_N_LAYERS: c.n_layers,
-    H_FLAGS: (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0),
+    H_FLAGS: (c.act === 'gelu' ? ABI.FLAG_GELU : 0) | (c.encoder_act === 'relu' ? ABI.FLAG_ENCODER_RELU : 0) | (c.gate ? ABI.FLAG_GATE : 0) | (sma ? ABI.FLAG_SMA : 0),
     H_INPUT: input,
     H_OUTPUT: output,
     H_U: u,

@@ -33,7 +33,11 @@ test.each([
   expect(abi.HEADER_BYTES).toBe(fields.length * 4);
   const layer = Object.entries(abi).filter(([k]) => k.startsWith('L_')).map(([, v]) => v).sort((a, b) => a - b);
   layer.forEach((v, i) => expect(v).toBe(i * 4));
-  expect(abi.LAYER_BYTES).toBe(layer.length * 4);
+  // SMA models' descriptors are every model's fields followed by SMA's (a longer stride).
+  expect(abi.LAYER_BYTES_SMA).toBe(layer.length * 4);
+  const sma = Object.entries(abi).filter(([k]) => k.startsWith('L_SMA_')).map(([, v]) => v);
+  expect(abi.LAYER_BYTES).toBe(Math.min(...sma));
+  expect(abi.LAYER_BYTES + sma.length * 4).toBe(abi.LAYER_BYTES_SMA);
 });
 
 test('the build passes the memory base the linker assumes', () => {
