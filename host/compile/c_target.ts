@@ -11,7 +11,7 @@
 // ============================================================================
 
 import { QMatrix, QuantModel } from '../model/quant';
-import { KernelStrategy } from './layout_i16';
+import { checkSma, KernelStrategy } from './layout_i16';
 import { modelShifts } from './shifts';
 import { nonzerosOf } from './unrolled';
 
@@ -83,6 +83,14 @@ static void sp_csr(const uint32_t *ptr, const uint16_t *col, const int8_t *w, in
 }
 `;
 
+/** A one-row matrix's values, dense. */
+function denseRow(m: QMatrix): Int8Array {
+  if (m.kind === 'dense') return m.values;
+  const out = new Int8Array(m.cols);
+  for (let k = m.indptr![0]; k < m.indptr![1]; k++) out[m.indices![k]] = m.values[k];
+  return out;
+}
+
 export function emitC(q: QuantModel, opts: CTargetOptions = {}): CSources {
   const c = q.config;
   const H = c.d_model;
@@ -91,6 +99,7 @@ export function emitC(q: QuantModel, opts: CTargetOptions = {}): CSources {
   const upper = pre.toUpperCase();
   const choose = typeof opts.kernel === 'function' ? opts.kernel : (): KernelStrategy => (opts.kernel as KernelStrategy | undefined) ?? 'csr';
   const sh = modelShifts(q);
+  checkSma(q);
   const decls: string[] = [];
   const kernels: CSources['kernels'] = [];
   let id = 0;
@@ -167,19 +176,39 @@ export function emitC(q: QuantModel, opts: CTargetOptions = {}): CSources {
     b(`  y[h] = sp_sat16(sp_rshift((int64_t)acc_re[h] - acc_im[h], ${cs}[h]) + sp_rshift((int32_t)${d}[h] * v[h], ${ls.D}));`);
     b(c.act === 'gelu' ? `  a[h] = sp_lut(${act}, y[h]);` : '  a[h] = y[h] > 0 ? y[h] : 0;');
     b('}');
-    let zs = 'a';
-    if (c.gate) {
-      b(matvec(L.gateWeight!, `${w}.gate.weight`, 'a', 'acc_re'));
+    const gate = (indent: string): void => {
+      b(indent + matvec(L.gateWeight!, `${w}.gate.weight`, 'a', 'acc_re'));
       const gb = vec('int32_t', `${n}_gate_bias`, L.gateBias!);
       const gs = vec('int8_t', `${n}_gate_shift`, ls.gate!);
       const sig = vec('int16_t', `${n}_sigmoid`, L.sigmoidLut!);
-      b(`for (int h = 0; h < ${H}; h++) {`);
-      b(`  int16_t g = sp_sat16(sp_rshift((int64_t)acc_re[h] + ${gb}[h], ${gs}[h]));`);
-      b(`  z[h] = (int16_t)(((int32_t)a[h] * sp_lut(${sig}, g) + 16384) >> 15);`);
+      b(indent + `for (int h = 0; h < ${H}; h++) {`);
+      b(indent + `  int16_t g = sp_sat16(sp_rshift((int64_t)acc_re[h] + ${gb}[h], ${gs}[h]));`);
+      b(indent + `  z[h] = (int16_t)(((int32_t)a[h] * sp_lut(${sig}, g) + 16384) >> 15);`);
+      b(indent + '}');
+    };
+    const residual = (indent: string, zs: string): void => {
+      b(indent + `for (int h = 0; h < ${H}; h++) u[h] = sp_sat16(sp_rshift(u[h], ${ls.u}) + sp_rshift(${zs}[h], ${ls.z}));`);
+    };
+    if (c.sma) {
+      // The decision row is always a table (H int8, a plain loop), whatever the kernel strategy.
+      const sw = vec('int8_t', `${n}_sma_w`, denseRow(L.smaWeight!));
+      const sb = vec('int32_t', `${n}_sma_bias`, L.smaBias!);
+      b('{ /* SMA: the gate runs this step iff w.y + b > 0, decided before any of its work */');
+      b('  const int16_t *zs = a;');
+      b(`  int64_t d = ${sb}[0];`);
+      b(`  for (int h = 0; h < ${H}; h++) d += (int32_t)${sw}[h] * y[h];`);
+      b('  if (d > 0) {');
+      gate('    ');
+      b('    zs = z;');
+      b('  }');
+      residual('  ', 'zs');
       b('}');
-      zs = 'z';
+    } else if (c.gate) {
+      gate('');
+      residual('', 'z');
+    } else {
+      residual('', 'a');
     }
-    b(`for (int h = 0; h < ${H}; h++) u[h] = sp_sat16(sp_rshift(u[h], ${ls.u}) + sp_rshift(${zs}[h], ${ls.z}));`);
   });
   b(matvec(q.decoderWeight, 'decoder.weight', 'u', 'acc_re'));
   const db = vec('int32_t', 'dec_bias', q.decoderBias);
