@@ -42,6 +42,10 @@ export function modelTensors(q: QuantModel): { name: string; matrix?: QMatrix; v
       v(p + 'gate.bias', L.gateBias!);
       v(p + 'gate.sigmoid_lut', L.sigmoidLut!);
     }
+    if (L.smaWeight) {
+      m(p + 'sma.weight', L.smaWeight);
+      v(p + 'sma.bias', L.smaBias!);
+    }
   });
   m('decoder.weight', q.decoderWeight);
   v('decoder.bias', q.decoderBias);
@@ -69,6 +73,8 @@ function fracs(q: QuantModel): [string, number][] {
     rows(p + 'ssm.B.row_frac', L.B_re.rowFrac);
     rows(p + 'ssm.C.row_frac', L.C_re.rowFrac);
     if (L.gateWeight) rows(p + 'gate.weight.row_frac', L.gateWeight.rowFrac);
+    // No shift depends on it (the decision compares the accumulator with 0), but the bias is on its scale.
+    if (L.smaWeight) rows(p + 'sma.weight.row_frac', L.smaWeight.rowFrac);
   });
   rows('decoder.weight.row_frac', q.decoderWeight.rowFrac);
   return out;
@@ -138,7 +144,7 @@ export function checkFirmwareHolds(map: FirmwareMap, base: QuantModel, baseFile:
   };
   const c = base.config;
   const f = map.config;
-  if (c.d_in !== f.d_in || c.d_model !== f.d_model || c.d_state !== f.d_state || c.d_out !== f.d_out || c.n_layers !== f.n_layers || (c.act === 'gelu') !== f.gelu || c.gate !== f.gate || (c.encoder_act === 'relu') !== f.encoderRelu) {
+  if (c.d_in !== f.d_in || c.d_model !== f.d_model || c.d_state !== f.d_state || c.d_out !== f.d_out || c.n_layers !== f.n_layers || (c.act === 'gelu') !== f.gelu || c.gate !== f.gate || (c.sma ?? false) !== f.sma || (c.encoder_act === 'relu') !== f.encoderRelu) {
     wrong('another config');
   }
   for (const t of modelTensors(base)) {

@@ -60,7 +60,7 @@ export interface FirmwareMap {
   pages: number;
   /** Linear memory as the data segments initialise it, [0, stateStart). */
   image: Uint8Array;
-  config: { d_in: number; d_model: number; d_state: number; d_out: number; n_layers: number; gelu: boolean; gate: boolean; encoderRelu: boolean };
+  config: { d_in: number; d_model: number; d_state: number; d_out: number; n_layers: number; gelu: boolean; gate: boolean; sma: boolean; encoderRelu: boolean };
   goldenSteps: number;
   goldenInputs: Int16Array;
   /** The model's two data ranges as the compiler laid them out: the header, and the const region up to the mutable region. */
@@ -116,8 +116,9 @@ export function mapFirmware(bytes: Uint8Array, file: string): FirmwareMap {
   const flags = h(ABI.H_FLAGS);
   const config = {
     d_in: h(ABI.H_D_IN), d_model: h(ABI.H_D_MODEL), d_state: h(ABI.H_D_STATE), d_out: h(ABI.H_D_OUT), n_layers: h(ABI.H_N_LAYERS),
-    gelu: (flags & ABI.FLAG_GELU) !== 0, gate: (flags & ABI.FLAG_GATE) !== 0, encoderRelu: (flags & ABI.FLAG_ENCODER_RELU) !== 0,
+    gelu: (flags & ABI.FLAG_GELU) !== 0, gate: (flags & ABI.FLAG_GATE) !== 0, sma: (flags & ABI.FLAG_SMA) !== 0, encoderRelu: (flags & ABI.FLAG_ENCODER_RELU) !== 0,
   };
+  const layerBytes = config.sma ? ABI.LAYER_BYTES_SMA : ABI.LAYER_BYTES;
   const { d_in, d_model: H, d_state: P, d_out } = config;
   // The const region starts with the encoder's descriptor (the layout's first allocation) and ends where the mutable region begins.
   const constStart = h(ABI.H_ENCODER);
@@ -187,7 +188,7 @@ export function mapFirmware(bytes: Uint8Array, file: string): FirmwareMap {
   data(tensors, 'encoder.bias', 'i32', H, h(ABI.H_ENCODER_BIAS));
   data(shifts, 'encoder.shift', 'i8', H, h(ABI.H_ENCODER_SHIFT));
   for (let i = 0; i < config.n_layers; i++) {
-    const d = inConst(h(ABI.H_LAYERS) + i * ABI.LAYER_BYTES, ABI.LAYER_BYTES, `layers.${i}`);
+    const d = inConst(h(ABI.H_LAYERS) + i * layerBytes, layerBytes, `layers.${i}`);
     const L = (field: number): number => u32(d + field);
     const p = `layers.${i}.`;
     data(tensors, p + 'norm.scale', 'i16', H, L(ABI.L_NORM_SCALE));
@@ -205,6 +206,10 @@ export function mapFirmware(bytes: Uint8Array, file: string): FirmwareMap {
       data(tensors, p + 'gate.bias', 'i32', H, L(ABI.L_GATE_BIAS));
       data(tensors, p + 'gate.sigmoid_lut', 'i16', LUT_ENTRIES, L(ABI.L_SIGMOID_LUT));
       data(shifts, p + 'gate.shift', 'i8', H, L(ABI.L_GATE_SHIFT));
+    }
+    if (config.sma) {
+      matrix(p + 'sma.weight', L(ABI.L_SMA_W), 1, H);
+      data(tensors, p + 'sma.bias', 'i32', 1, d + ABI.L_SMA_BIAS);
     }
     data(shifts, p + 'ssm.B.shift', 'i8', P, L(ABI.L_B_SHIFT));
     data(shifts, p + 'ssm.C.shift', 'i8', H, L(ABI.L_C_SHIFT));

@@ -13,7 +13,7 @@ import { runInt } from '../../host/reference/int';
 import { SparrowError } from '../../host/util/errors';
 import { setMemoryAndData } from '../../host/wasm/link';
 import { parseModule } from '../../host/wasm/binary';
-import { baseModel, fewChanges, fractionChanged, getEntry, nonzeroAt, setEntry } from './tune';
+import { baseModel, fewChanges, fractionChanged, getEntry, nonzeroAt, setEntry, smaChanges } from './tune';
 
 const names = { firmware: 'base.wasm', base: 'base.q', tuned: 'tuned.q' };
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
@@ -59,6 +59,25 @@ describe.each(STRATEGIES)('%s', (_, opts) => {
     const golden = byName.get('golden.outputs')!;
     expect(golden.index.length).toBeGreaterThan(0);
     golden.index.forEach((i, k) => expect(golden.value[k]).toBe(expected[i]));
+  });
+});
+
+// SMA models: the decision row and its bias are values like any other, under every strategy.
+const baseSma = baseModel(8, { sma: true });
+const tunedSma = smaChanges(fewChanges(baseSma));
+
+describe.each(STRATEGIES)('SMA model, %s', (_, opts) => {
+  test('patching gives the direct compile of the tuned model byte for byte; the patch carries the decision row and bias', () => {
+    const baseFw = compileQuantModel(baseSma, opts).wasm;
+    const made = makePatch(baseFw, baseSma, tunedSma, names);
+    const { wasm } = applyPatch(baseFw, made.bytes, { firmware: 'base.wasm', patch: 'update.patch' });
+    expect(same(wasm, compileQuantModel(tunedSma, opts).wasm)).toBe(true);
+    const byName = new Map(made.patch.tensors.map((t) => [t.name, t]));
+    const row = byName.get('layers.0.sma.weight')!;
+    expect([1, 2]).toContain(row.index.length);
+    row.index.forEach((pos, i) => expect(row.value[i]).toBe(getEntry(tunedSma.layers[0].smaWeight!, pos)));
+    expect(byName.get('layers.1.sma.bias')).toEqual({ name: 'layers.1.sma.bias', index: Int32Array.of(0), value: Int32Array.of(tunedSma.layers[1].smaBias![0]) });
+    expect(byName.has('layers.0.sma.bias')).toBe(false);
   });
 });
 
@@ -160,6 +179,21 @@ describe('bad input', () => {
   test('a base model the firmware was not compiled from', () => {
     const other = fewChanges(base, 9);
     refuses(() => makePatch(baseFw, other, tuned, { ...names, base: 'other.q' }), /^base\.wasm was not compiled from other\.q \(.+\[\d+\] is -?\d+ in the firmware, -?\d+ in the model\); diff needs the model the firmware was compiled from$/);
+    // The same weights with SMA on: another config, in either direction.
+    refuses(() => makePatch(baseFw, baseSma, tunedSma, { ...names, base: 'sma.q' }), /^base\.wasm was not compiled from sma\.q \(another config\)/);
+    const smaFw = compileQuantModel(baseSma, { format: 'csr16' }).wasm;
+    refuses(() => makePatch(smaFw, base, tuned, names), /^base\.wasm was not compiled from base\.q \(another config\)/);
+  });
+
+  test('an SMA decision row that loses an entry, or decision-row scales that differ', () => {
+    const smaFw = compileQuantModel(baseSma, { format: 'csr16' }).wasm;
+    const lost = structuredClone(baseSma);
+    const at = nonzeroAt(lost.layers[0].smaWeight!)[1];
+    setEntry(lost.layers[0].smaWeight!, at, 0);
+    refuses(() => makePatch(smaFw, baseSma, lost, names), new RegExp(`^tuned\\.q: layers\\.0\\.sma\\.weight: the sparsity pattern differs from base\\.q's at row 0, column ${at} \\(-?\\d+ → 0\\)`));
+    const rescaled = structuredClone(tunedSma);
+    rescaled.layers[1].smaWeight!.rowFrac[0] += 1;
+    refuses(() => makePatch(smaFw, baseSma, rescaled, names), /^tuned\.q: layers\.1\.sma\.weight\.row_frac\[0\] is -?\d+, base\.q has -?\d+: the model was quantized with other scales/);
   });
 
   test('a float firmware, and a firmware whose data segments are laid out otherwise', () => {

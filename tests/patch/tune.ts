@@ -87,3 +87,17 @@ export function fractionChanged(q: QuantModel, fraction: number, seed = 2): { tu
   }
   return { tuned: t, changed };
 }
+
+/** A copy of an SMA model with two nonzero weights of layer 0's decision row and layer 1's decision bias changed. */
+export function smaChanges(q: QuantModel, seed = 3): QuantModel {
+  const t = structuredClone(q);
+  const rng = makeRng(seed);
+  const row = t.layers[0].smaWeight!;
+  const nz = nonzeroAt(row);
+  for (let i = 0; i < 2; i++) {
+    const pos = nz[rng.int(nz.length)];
+    setEntry(row, pos, nudge(getEntry(row, pos), rng));
+  }
+  t.layers[1].smaBias![0] += 1000;
+  return t;
+}
