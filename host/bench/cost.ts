@@ -13,6 +13,13 @@
 //   energy = cycles / f × active current × voltage.
 // Every output is an estimate and is labelled so; docs/benchmarks.md compares
 // the instruction estimate with QEMU's count.
+//
+// SMA: a layer's gate runs only on the steps its decision is on, so the gate's
+// features (its mat-vec, sigmoid lookups and products) are data-dependent. The
+// estimate counts them at the share `gateRan` of layer-steps on, default 1:
+// every gate running, the worst case, which is what a step's deadline and a
+// board's fit must allow for. The decision itself (a dense int8 row of H
+// weights per layer, as the firmware stores it) runs every step.
 // ============================================================================
 
 import { QMatrix, QuantModel } from '../model/quant';
@@ -44,7 +51,10 @@ function nonzeros(m: QMatrix): number {
 
 export type KernelChoice = (name: string, m: QMatrix) => KernelStrategy;
 
-/** Every weight matrix of a model with its name, in step order. */
+/**
+ * Every weight matrix with a kernel choice, with its name, in step order. SMA's decision row
+ * is not among them: the firmware stores it as a plain dense row (counted in stepFeatures).
+ */
 export function matricesOf(q: QuantModel): { name: string; m: QMatrix; x: 'in' | 'H' | 'P' }[] {
   const out: { name: string; m: QMatrix; x: 'in' | 'H' | 'P' }[] = [{ name: 'encoder.weight', m: q.encoderWeight, x: 'in' }];
   q.layers.forEach((L, i) => {
@@ -63,16 +73,30 @@ export function matrixFeatures(m: QMatrix, k: KernelStrategy): Partial<Features>
   return { tableNnz: m.indptr![m.rows], tableRows: m.rows };
 }
 
-export function stepFeatures(q: QuantModel, choose: KernelChoice): Features {
+/**
+ * Features of one step. `gateRan` (SMA models only, 0…1, default 1) is the share of
+ * layer-steps whose gate runs: the gate's features are counted at that share.
+ */
+export function stepFeatures(q: QuantModel, choose: KernelChoice, opts: { gateRan?: number } = {}): Features {
+  const { d_model: H, d_state: P, d_out, n_layers: L, gate, act } = q.config;
+  const sma = !!q.config.sma;
+  const gateRan = sma ? opts.gateRan ?? 1 : 1;
+  if (!(gateRan >= 0 && gateRan <= 1)) throw new RangeError(`stepFeatures: gateRan must be in [0, 1], got ${gateRan}`);
   const f: Features = { tableNnz: 0, tableRows: 0, denseWeights: 0, codeNnz: 0, codeRows: 0, elemH: 0, elemP: 0, lut: 0 };
   for (const { name, m } of matricesOf(q)) {
     const mf = matrixFeatures(m, choose(name, m));
-    for (const key of FEATURE_NAMES) f[key] += mf[key] ?? 0;
+    const share = name.endsWith('.gate.weight') ? gateRan : 1;
+    for (const key of FEATURE_NAMES) f[key] += share * (mf[key] ?? 0);
   }
-  const { d_model: H, d_state: P, d_out, n_layers: L, gate, act } = q.config;
-  f.elemH = H + L * H * (gate ? 4 : 3) + d_out;
+  if (sma) {
+    // The decision: one dense row of H int8 weights per layer, every step.
+    f.denseWeights += L * H;
+    f.tableRows += L;
+  }
+  // Per layer: norm, y, residual (3H) and the gate's product (H, when it runs).
+  f.elemH = H + L * H * (3 + (gate ? gateRan : 0)) + d_out;
   f.elemP = L * P;
-  f.lut = L * H * ((act === 'gelu' ? 1 : 0) + (gate ? 1 : 0));
+  f.lut = L * H * ((act === 'gelu' ? 1 : 0) + (gate ? gateRan : 0));
   return f;
 }
 
@@ -252,15 +276,18 @@ function averageCpi(b: Board): number {
   return 0.45 * c.alu + 0.12 * c.mul + 0.3 * c.load + 0.05 * c.store + 0.08 * c.branch;
 }
 
-export function estimateOnBoard(q: QuantModel, choose: KernelChoice, b: Board, mode: ExecutionMode, mem: MemoryInput): BoardEstimate {
-  const f = stepFeatures(q, choose);
-  const instructions = estimateInstructions(f, b.isa);
+/** Per-step estimate on a board; with SMA at the share `gateRan` of gates running (default 1, the worst case). */
+export function estimateOnBoard(q: QuantModel, choose: KernelChoice, b: Board, mode: ExecutionMode, mem: MemoryInput, opts: { gateRan?: number } = {}): BoardEstimate {
+  const work = stepFeatures(q, choose, opts);
+  const instructions = estimateInstructions(work, b.isa);
   const m = MODES[mode];
-  const codeShare = f.codeNnz / Math.max(1, f.codeNnz + f.tableNnz + f.denseWeights);
+  const codeShare = work.codeNnz / Math.max(1, work.codeNnz + work.tableNnz + work.denseWeights);
   const slowdown = m.slowdown.table * (1 - codeShare) + m.slowdown.code * codeShare;
   const cycles = instructions * averageCpi(b) * slowdown;
   const us = cycles / b.clockMHz;
   const uJ = (us * 1e-6) * (b.activeCurrentUAPerMHz * 1e-6 * b.clockMHz) * b.voltage * 1e6;
+  // Bytes are what is stored: every gate, however often it runs.
+  const f = opts.gateRan === undefined ? work : stepFeatures(q, choose);
   const tableBytes = BYTES.tablePerNnz * f.tableNnz + f.denseWeights + BYTES.tablePerRow * f.tableRows;
   let flash: number;
   let ram: number;

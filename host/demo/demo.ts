@@ -84,8 +84,8 @@ export function runDemo(modelPath: string, steps: number, outDir = path.join('ou
   const fmtUs = (us: number): string => `${us.toFixed(2)} µs`;
   return [
     `sparrow demo — ${path.basename(modelPath)}`,
-    `model: ${c.n_layers} layers, d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state} complex states, d_out ${c.d_out}, ${c.act}${c.gate ? ' + gate' : ''}`,
-    `       ${formatNumber(summary.nonzeros)} of ${formatNumber(summary.parameters)} parameters nonzero (matrix sparsity ${(summary.matrixSparsity * 100).toFixed(1)}%), ${formatNumber(summary.macsPerStep)} MACs/step`,
+    `model: ${c.n_layers} layers, d_in ${c.d_in}, H ${c.d_model}, P ${c.d_state} complex states, d_out ${c.d_out}, ${c.act}${c.gate ? ' + gate' : ''}${c.sma ? ' + SMA' : ''}`,
+    `       ${formatNumber(summary.nonzeros)} of ${formatNumber(summary.parameters)} parameters nonzero (matrix sparsity ${(summary.matrixSparsity * 100).toFixed(1)}%), ${formatNumber(summary.macsPerStep)} MACs/step${c.sma ? ` with every gate running (SMA skips the gates' ${formatNumber(summary.gateMacsPerStep)} on steps whose decision is off)` : ''}`,
     `       w8a16 quantization calibrated on 2,000 steps: output SQNR ${quant.sqnr.outputDb.toFixed(1)} dB on the calibration data`,
     '',
     formatTable(['', 'f32 firmware', 'w8a16 integer firmware'], [

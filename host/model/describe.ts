@@ -1,6 +1,12 @@
 // ============================================================================
 // What a model is made of: per-tensor shapes, nonzeros, sparsity and bytes, and
 // the multiply-accumulates of one step. Used by `sparrow info` and the demo.
+//
+// MACs per step count every gate as running: with SMA the gate runs only on the
+// steps its decision is on, so its MACs (gateMacsPerStep) are data-dependent
+// and macsPerStep is the worst case — what a step's deadline must allow for.
+// At a measured share r of layer-steps on, a step costs on average
+// macsPerStep − (1 − r)·gateMacsPerStep (macsAtGateRate).
 // ============================================================================
 
 import { nnzOf, tensorSlots } from './model';
@@ -23,10 +29,20 @@ export interface ModelSummary {
   tensors: TensorSummary[];
   parameters: number;
   nonzeros: number;
-  /** Over the prunable matrices only (B, C, encoder, decoder, gate). */
+  /** Over the prunable matrices only (B, C, encoder, decoder, gate; not SMA's decision rows). */
   matrixSparsity: number;
   firmwareWeightBytes: number;
+  /** Every gate running (the worst case with SMA). */
   macsPerStep: number;
+  /** The gates' share of macsPerStep: W_g's nonzeros and the product a ⊙ σ, H per layer (0 without gate). */
+  gateMacsPerStep: number;
+  /** SMA's decision rows (float: the two logit rows; quantized: the one row w₁ − w₀); 0 without SMA. */
+  smaDecisionMacsPerStep: number;
+}
+
+/** Mean MACs per step when a share `gateRan` (0…1) of the layer-steps run their gate (SMA). */
+export function macsAtGateRate(s: { macsPerStep: number; gateMacsPerStep: number }, gateRan: number): number {
+  return s.macsPerStep - (1 - gateRan) * s.gateMacsPerStep;
 }
 
 export function describeModel(model: Model): ModelSummary {
@@ -34,12 +50,23 @@ export function describeModel(model: Model): ModelSummary {
   const tensors: TensorSummary[] = [];
   let matrixEntries = 0;
   let matrixNonzeros = 0;
+  let prunableEntries = 0;
+  let prunableNonzeros = 0;
+  let gateNonzeros = 0;
+  let smaNonzeros = 0;
   for (const slot of matrices) {
     const m = slot.get(model);
     const nnz = nnzOf(m);
     const size = m.rows * m.cols;
     matrixEntries += size;
     matrixNonzeros += nnz;
+    const sma = slot.name.endsWith('.sma.weight');
+    if (!sma) {
+      prunableEntries += size;
+      prunableNonzeros += nnz;
+    }
+    if (sma) smaNonzeros += nnz;
+    if (slot.name.endsWith('.gate.weight')) gateNonzeros += nnz;
     tensors.push({
       name: slot.name,
       shape: [m.rows, m.cols],
@@ -64,24 +91,30 @@ export function describeModel(model: Model): ModelSummary {
     tensors,
     parameters: matrixEntries + vectorParams,
     nonzeros: matrixNonzeros + vectorParams,
-    matrixSparsity: matrixEntries === 0 ? 0 : 1 - matrixNonzeros / matrixEntries,
+    matrixSparsity: prunableEntries === 0 ? 0 : 1 - prunableNonzeros / prunableEntries,
     firmwareWeightBytes: tensors.reduce((a, t) => a + t.firmwareBytes, 0),
     macsPerStep,
+    gateMacsPerStep: gate ? gateNonzeros + n_layers * H : 0,
+    smaDecisionMacsPerStep: smaNonzeros,
   };
 }
 
-/** Counts of a quantized model (same definitions as describeModel). */
-export function describeQuantModel(q: QuantModel): { parameters: number; nonzeros: number; macsPerStep: number } {
+/** Counts of a quantized model (same definitions as describeModel; SMA's decision is one row and one bias per layer). */
+export function describeQuantModel(q: QuantModel): { parameters: number; nonzeros: number; macsPerStep: number; gateMacsPerStep: number; smaDecisionMacsPerStep: number } {
   const { d_in, d_model: H, d_state: P, d_out, n_layers, gate } = q.config;
+  const sma = !!q.config.sma;
   const nnz = (m: QMatrix): number => (m.kind === 'csr' ? m.indptr![m.rows] : m.values.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0));
   const mats: QMatrix[] = [q.encoderWeight, q.decoderWeight];
-  for (const L of q.layers) mats.push(L.B_re, L.B_im, L.C_re, L.C_im, ...(L.gateWeight ? [L.gateWeight] : []));
-  const matrixEntries = H * d_in + d_out * H + n_layers * (4 * P * H + (gate ? H * H : 0));
+  for (const L of q.layers) mats.push(L.B_re, L.B_im, L.C_re, L.C_im, ...(L.gateWeight ? [L.gateWeight] : []), ...(L.smaWeight ? [L.smaWeight] : []));
+  const matrixEntries = H * d_in + d_out * H + n_layers * (4 * P * H + (gate ? H * H : 0) + (sma ? H : 0));
   const matrixNonzeros = mats.reduce((a, m) => a + nnz(m), 0);
-  const vectorParams = H + d_out + n_layers * (3 * H + 2 * P + (gate ? H : 0));
+  const vectorParams = H + d_out + n_layers * (3 * H + 2 * P + (gate ? H : 0) + (sma ? 1 : 0));
+  const gateNonzeros = q.layers.reduce((a, L) => a + (L.gateWeight ? nnz(L.gateWeight) : 0), 0);
   return {
     parameters: matrixEntries + vectorParams,
     nonzeros: matrixNonzeros + vectorParams,
     macsPerStep: matrixNonzeros + n_layers * (2 * H + 4 * P + (gate ? H : 0)),
+    gateMacsPerStep: gate ? gateNonzeros + n_layers * H : 0,
+    smaDecisionMacsPerStep: q.layers.reduce((a, L) => a + (L.smaWeight ? nnz(L.smaWeight) : 0), 0),
   };
 }

@@ -25,7 +25,7 @@ export interface ModelRow {
   /** Float model's test metric (full test split), as recorded at the end of training. */
   metric: number;
   quantizedMetric?: number;
-  config: { d_model: number; d_state: number; n_layers: number; act: string; gate: boolean };
+  config: { d_model: number; d_state: number; n_layers: number; act: string; gate: boolean; sma: boolean };
   /** Architecture key: models with the same one form the dense-to-sparse line. */
   arch: string;
   sparsity: number;
@@ -69,8 +69,8 @@ export function collectModels(dir: string): ModelRow[] {
       metricName: meta.metric_name ?? 'metric',
       metric: num(meta.test_metric) ?? NaN,
       quantizedMetric,
-      config: { d_model: c.d_model, d_state: c.d_state, n_layers: c.n_layers, act: c.act, gate: c.gate },
-      arch: `H${c.d_model} P${c.d_state} L${c.n_layers} ${c.act}${c.gate ? ' gate' : ''}`,
+      config: { d_model: c.d_model, d_state: c.d_state, n_layers: c.n_layers, act: c.act, gate: c.gate, sma: !!c.sma },
+      arch: `H${c.d_model} P${c.d_state} L${c.n_layers} ${c.act}${c.gate ? ' gate' : ''}${c.sma ? ' sma' : ''}`,
       sparsity: num(meta.sparsity) ?? s.matrixSparsity,
       nonzeros: s.nonzeros,
       parameters: s.parameters,
