@@ -102,6 +102,9 @@ export function importS5(tensors: Map<string, ImportTensor>, file: string, opts:
   if (n_layers === 0) throw inputError(file, 'layers.0.Lambda_re', 'missing tensor (no S5 layers found)');
   const P = g.shapeOf('layers.0.Lambda_re')![0];
   const gate = g.has('layers.0.gate.weight');
+  // SMA (Sparse Modular Activation): two logits of y decide per step whether the gate runs.
+  const sma = g.has('layers.0.sma.weight');
+  if (sma && !gate) throw inputError(file, 'layers.0.sma.weight', 'SMA decides whether the gate runs, and the checkpoint has no layers.0.gate.weight');
   const eps = opts.bnEps ?? 1e-5;
   const cScale = opts.conjSym ? 2 : 1;
 
@@ -179,11 +182,15 @@ export function importS5(tensors: Map<string, ImportTensor>, file: string, opts:
       layer.gateWeight = dense(H, H, g.values(p + 'gate.weight', [H, H]));
       layer.gateBias = Float32Array.from(g.values(p + 'gate.bias', [H]));
     }
+    if (sma) {
+      layer.smaWeight = dense(2, H, g.values(p + 'sma.weight', [2, H]));
+      layer.smaBias = Float32Array.from(g.values(p + 'sma.bias', [2]));
+    }
     layers.push(layer);
   }
 
   return {
-    config: { d_in, d_model: H, d_state: P, d_out, n_layers, act: opts.act, encoder_act: opts.encoderAct, gate },
+    config: { d_in, d_model: H, d_state: P, d_out, n_layers, act: opts.act, encoder_act: opts.encoderAct, gate, ...(sma ? { sma: true } : {}) },
     encoderWeight: dense(H, d_in, g.values('encoder.weight', [H, d_in])),
     encoderBias: Float32Array.from(g.values('encoder.bias', [H])),
     layers,

@@ -84,7 +84,22 @@ test('reads .npz archives (stored and deflated entries) and safetensors', () => 
   }
 });
 
+test('SMA: layers.i.sma.weight [2, H] and sma.bias [2] become the model\'s decision logits, as given', () => {
+  const m = importS5(checkpoint({
+    'layers.0.gate.weight': t([1, 1], 0.5), 'layers.0.gate.bias': t([1], 0.1),
+    'layers.0.sma.weight': t([2, 1], -1, 2), 'layers.0.sma.bias': t([2], 0.25, -0.5),
+  }), 'ck.npz', opts);
+  expect(m.config.sma).toBe(true);
+  const L = m.layers[0];
+  expect(L.smaWeight).toEqual({ kind: 'dense', rows: 2, cols: 1, values: Float32Array.of(-1, 2) });
+  expect(Array.from(L.smaBias!)).toEqual([0.25, -0.5]);
+  expect(parseModel(serializeModel(m), 'x.safetensors').config.sma).toBe(true);
+  // Without the tensors the config stays as before (no sma key).
+  expect('sma' in importS5(checkpoint(), 'ck.npz', opts).config).toBe(false);
+});
+
 test.each([
+  ['SMA without a gate', (ck: Map<string, ImportTensor>) => ck.set('layers.0.sma.weight', t([2, 1], 1, 2)), 'layers.0.sma.weight: SMA decides whether the gate runs, and the checkpoint has no layers.0.gate.weight'],
   ['missing tensor', (ck: Map<string, ImportTensor>) => ck.delete('layers.0.D'), 'layers.0.D: missing'],
   ['bad shape', (ck: Map<string, ImportTensor>) => ck.set('layers.0.B', t([1, 2, 2], 1, 2, 3, 4)), 'layers.0.B: shape [1, 2, 2], expected [1, 1, 2]'],
   ['unstable pole', (ck: Map<string, ImportTensor>) => ck.set('layers.0.Lambda_re', t([1], 0.1)), 'Re(Λ) = 0.1 ≥ 0'],
