@@ -23,9 +23,10 @@ export interface PatchReport {
   resultBytes: number;
   baseSha256: string;
   resultSha256: string;
-  /** Changed model values, and golden outputs (selftest()'s expected outputs) that change with them. */
+  /** Changed model values; golden outputs (selftest()'s expected outputs) the patch carries (0 since they are recomputed on apply) and that change. */
   values: number;
   goldenOutputs: number;
+  goldenChanged: number;
   tensors: { name: string; entries: number }[];
 }
 
@@ -43,7 +44,7 @@ function readQuantModel(file: string): QuantModel {
   return m.model;
 }
 
-function report(file: string, bytes: Uint8Array, p: Patch): PatchReport {
+function report(file: string, bytes: Uint8Array, p: Patch, goldenChanged: number): PatchReport {
   const golden = p.tensors.find((t) => t.name === 'golden.outputs')?.index.length ?? 0;
   return {
     patch: file,
@@ -54,6 +55,7 @@ function report(file: string, bytes: Uint8Array, p: Patch): PatchReport {
     resultSha256: p.resultSha256,
     values: entryCount(p.tensors) - golden,
     goldenOutputs: golden,
+    goldenChanged,
     tensors: p.tensors.map((t) => ({ name: t.name, entries: t.index.length })),
   };
 }
@@ -87,11 +89,11 @@ export function diffToFile(basePath: string, tunedPath: string, outPath: string,
     checked = `the patched firmware equals a direct compile of ${tunedPath}, byte for byte`;
   }
   writeFileAtomic(outPath, made.bytes);
-  const r = { ...report(outPath, made.bytes, made.patch), checked };
+  const r = { ...report(outPath, made.bytes, made.patch, made.goldenChanged), checked };
   const values = r.tensors.filter((t) => t.name !== 'golden.outputs');
   const summary = [
     `wrote ${outPath}: ${formatNumber(r.patchBytes)} B, ${percent(r.patchBytes, r.firmwareBytes)} of the ${formatNumber(r.firmwareBytes)} B (${formatBytes(r.firmwareBytes)}) firmware it applies to`,
-    `  ${formatNumber(r.values)} changed values in ${values.length} tensor${values.length === 1 ? '' : 's'}; ${formatNumber(r.goldenOutputs)} golden outputs of selftest() change with them`,
+    `  ${formatNumber(r.values)} changed values in ${values.length} tensor${values.length === 1 ? '' : 's'}; ${formatNumber(r.goldenChanged)} golden outputs of selftest() change with them (not carried: \`sparrow patch\` recomputes them with the patched firmware, and the result's sha256 checks them)`,
     `  applies to sha256 ${r.baseSha256} only; gives sha256 ${r.resultSha256}`,
     `  checked: ${checked}; the patched firmware passes the compiler's checks and selftest()`,
     ...(values.length > 0 ? ['', formatTable(['tensor', 'changed values'], values.map((t) => [t.name, t.entries]))] : []),
@@ -103,12 +105,12 @@ export function diffToFile(basePath: string, tunedPath: string, outPath: string,
 export function patchToFile(firmwarePath: string, patchPath: string, outPath: string): { report: PatchReport; summary: string } {
   const firmware = readFirmware(firmwarePath);
   const patchBytes = readBytes(patchPath);
-  const { wasm, patch } = applyPatch(firmware, patchBytes, { firmware: firmwarePath, patch: patchPath });
+  const { wasm, patch, goldenChanged } = applyPatch(firmware, patchBytes, { firmware: firmwarePath, patch: patchPath });
   writeFileAtomic(outPath, wasm);
-  const r = report(patchPath, patchBytes, patch);
+  const r = report(patchPath, patchBytes, patch, goldenChanged);
   const summary = [
     `wrote ${outPath} (${formatNumber(wasm.length)} B, sha256 ${r.resultSha256})`,
-    `  ${formatNumber(r.values)} values in ${r.tensors.length - (r.goldenOutputs > 0 ? 1 : 0)} tensors and ${formatNumber(r.goldenOutputs)} golden outputs from ${patchPath} (${formatNumber(r.patchBytes)} B, ${percent(r.patchBytes, r.firmwareBytes)} of the firmware)`,
+    `  ${formatNumber(r.values)} values in ${r.tensors.length - (r.goldenOutputs > 0 ? 1 : 0)} tensors from ${patchPath} (${formatNumber(r.patchBytes)} B, ${percent(r.patchBytes, r.firmwareBytes)} of the firmware); ${formatNumber(r.goldenChanged)} golden outputs ${r.goldenOutputs > 0 ? 'carried by the patch' : 'recomputed with the patched firmware'}`,
     `  checks: base sha256 and patch checksum match; 0 imports, no memory.grow, no SIMD, initial = maximum pages; selftest() = 0`,
   ].join('\n');
   return { report: r, summary };

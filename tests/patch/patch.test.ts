@@ -6,7 +6,8 @@ import { loadBoard } from '../../host/bench/boards';
 import { CompileOptions, compileModel, compileQuantModel } from '../../host/compile/compile';
 import { randomModel } from '../../host/model/random';
 import { SPARSE_FORMATS } from '../../host/compress/formats';
-import { mapFirmware, readTensor } from '../../host/patch/firmware_map';
+import { mapFirmware, readElement, readTensor } from '../../host/patch/firmware_map';
+import { goldenChanges } from '../../host/patch/diff';
 import { decodePatch, encodePatch, sha256 } from '../../host/patch/format';
 import { applyPatch, makePatch } from '../../host/patch/patch';
 import { runInt } from '../../host/reference/int';
@@ -44,8 +45,9 @@ describe.each(STRATEGIES)('%s', (_, opts) => {
     expect(made.patch.baseSha256).toBe(sha256(baseFw.wasm));
   });
 
-  test('the patch holds exactly the changed values, and the golden outputs of the integer reference', () => {
-    const { patch } = makePatch(baseFw.wasm, base, tuned, names);
+  test('the patch holds exactly the changed values and no golden outputs; the patched firmware embeds the integer reference of the tuned model as them', () => {
+    const made = makePatch(baseFw.wasm, base, tuned, names);
+    const { patch } = made;
     const byName = new Map(patch.tensors.map((t) => [t.name, t]));
     // fewChanges: 2 weights in each of four matrices (an index may repeat), Λ_re, Λ_im, a bias.
     for (const name of ['layers.0.ssm.B_re', 'layers.1.ssm.C_im', 'decoder.weight', 'layers.1.gate.weight']) expect([1, 2]).toContain(byName.get(name)!.index.length);
@@ -53,12 +55,25 @@ describe.each(STRATEGIES)('%s', (_, opts) => {
     expect(byName.get('encoder.bias')!.value).toEqual(Int32Array.of(tuned.encoderBias[1]));
     const B = byName.get('layers.0.ssm.B_re')!;
     B.index.forEach((pos, i) => expect(B.value[i]).toBe(getEntry(tuned.layers[0].B_re, pos)));
-    // Golden outputs: the integer reference of the tuned model on the firmware's golden inputs.
-    const map = mapFirmware(baseFw.wasm, 'base.wasm');
+    expect(byName.has('golden.outputs')).toBe(false);
+    // Golden outputs of the result: the integer reference of the tuned model on the firmware's golden inputs.
+    const { wasm, goldenChanged } = applyPatch(baseFw.wasm, made.bytes, { firmware: 'base.wasm', patch: 'update.patch' });
+    const map = mapFirmware(wasm, 'patched.wasm');
     const expected = runInt(tuned, map.goldenInputs, map.goldenSteps);
-    const golden = byName.get('golden.outputs')!;
-    expect(golden.index.length).toBeGreaterThan(0);
-    golden.index.forEach((i, k) => expect(golden.value[k]).toBe(expected[i]));
+    const slot = map.tensors.get('golden.outputs')!;
+    if (slot.kind !== 'data') throw new Error('golden outputs not in data');
+    expected.forEach((v, i) => expect(readElement(map.image, 'i16', slot.addr + 2 * i)).toBe(v));
+    const before = runInt(base, map.goldenInputs, map.goldenSteps);
+    expect(goldenChanged).toBe(expected.filter((v, i) => v !== before[i]).length);
+    expect(made.goldenChanged).toBe(goldenChanged);
+    expect(goldenChanged).toBeGreaterThan(0);
+  });
+
+  test('a patch that carries the golden outputs (as patches did before they were recomputed) still applies to the same firmware', () => {
+    const made = makePatch(baseFw.wasm, base, tuned, names);
+    const withGolden = encodePatch({ ...made.patch, tensors: [...made.patch.tensors, ...goldenChanges(mapFirmware(baseFw.wasm, 'base.wasm'), tuned)] });
+    expect(withGolden.length).toBeGreaterThan(made.bytes.length);
+    expect(same(applyPatch(baseFw.wasm, withGolden, { firmware: 'base.wasm', patch: 'old.patch' }).wasm, made.result)).toBe(true);
   });
 });
 
@@ -222,11 +237,11 @@ describe('patch size', () => {
     expect(same(applyPatch(fw, made.bytes, { firmware: 'fw', patch: 'p' }).wasm, compileQuantModel(fine, opts).wasm)).toBe(true);
     const values = made.patch.tensors.filter((t) => t.name !== 'golden.outputs').reduce((n, t) => n + t.index.length, 0);
     expect(values).toBe(changed);
-    const golden = made.patch.tensors.find((t) => t.name === 'golden.outputs')?.index.length ?? 0;
-    // LEB128 per entry: a gap below 2^14 (2 bytes) and an int8 (≤ 2 bytes) or int16 golden output (≤ 3 bytes);
+    expect(made.patch.tensors.some((t) => t.name === 'golden.outputs')).toBe(false);
+    // LEB128 per entry: a gap below 2^14 (2 bytes) and an int8 (≤ 2 bytes);
     // per tensor its name, a name length and a count; 85 bytes of head, 32 of checksum, the tensor count.
     const overhead = made.patch.tensors.reduce((n, t) => n + t.name.length + 4, 118);
-    expect(made.bytes.length).toBeLessThanOrEqual(overhead + 4 * values + 5 * golden);
+    expect(made.bytes.length).toBeLessThanOrEqual(overhead + 4 * values);
     expect(made.bytes.length).toBeLessThan(fw.length / 4);
     const decoded = decodePatch(made.bytes, 'p');
     expect(decoded.baseBytes).toBe(fw.length);
