@@ -27,9 +27,16 @@ tune() { # base, name, tune options…
   echo "adaptation-study: $name"
   node "$S" tune "$OUT/$b.safetensors" "$@" -o "$OUT/$name.safetensors" \
     --quantized "$OUT/$name.q.safetensors" --like "$OUT/$b.q.safetensors" --quiet --json > "$OUT/$name.json.part"
-  node "$S" compile "$OUT/$b.q.safetensors" -o "$OUT/$b-fw" > /dev/null
-  node "$S" diff "$OUT/$b.q.safetensors" "$OUT/$name.q.safetensors" --firmware "$OUT/$b-fw/firmware.wasm" -o "$OUT/$name.patch" > /dev/null
   mv "$OUT/$name.json.part" "$OUT/$name.json"
+}
+
+patches() { # base, names…: the base firmware (default compile options) and a patch per tuned model
+  local b=$1; shift
+  node "$S" compile "$OUT/$b.q.safetensors" -o "$OUT/$b-fw" > /dev/null
+  for name in "$@"; do
+    [[ -f "$OUT/$name.json" ]] || continue
+    node "$S" diff "$OUT/$b.q.safetensors" "$OUT/$name.q.safetensors" --firmware "$OUT/$b-fw/firmware.wasm" -o "$OUT/$name.patch" > /dev/null
+  done
 }
 
 studies=("$@"); [[ ${#studies[@]} -gt 0 ]] || studies=(denoise sfmnist)
@@ -45,6 +52,7 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dn-sdt-c8-s16 "${T[@]}" --method sdt --channels 8 --states 16 --lr 0.01 --ssm-lr 0.01
       tune denoise-wp-s80 dn-lora-r2 "${T[@]}" --method lora --lora-rank 2 --lr 0.01
       tune denoise-wp-s80 dn-sdt-c16-s8-lora-r1 "${T[@]}" --method sdt --channels 16 --states 8 --lora-rank 1 --lr 0.01 --ssm-lr 0.01
+      patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1
       ;;
     sfmnist)
       # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9
@@ -56,6 +64,7 @@ for study in "${studies[@]}"; do
       tune sfmnist-04-s80 sf-sdt-c16-s8 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.01 --ssm-lr 0.01
       tune sfmnist-04-s80 sf-lora-r2 "${T[@]}" --method lora --lora-rank 2 --lr 0.01
       tune sfmnist-04-s80 sf-sdt-c16-s8-lora-r1 "${T[@]}" --method sdt --channels 16 --states 8 --lora-rank 1 --lr 0.01 --ssm-lr 0.01
+      patches sfmnist-04-s80 sf-full sf-sdt-c16-s8 sf-lora-r2 sf-sdt-c16-s8-lora-r1
       ;;
     *) echo "adaptation-study: unknown study $study (denoise, sfmnist)" >&2; exit 2 ;;
   esac
