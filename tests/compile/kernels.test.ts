@@ -6,11 +6,12 @@ import { compileQuantModel } from '../../host/compile/compile';
 import { ABI_I16 } from '../../host/compile/abi_i16';
 import { SparseFormat } from '../../host/compress/formats';
 import { quantizeModel } from '../../host/compress/quantize';
-import { QMatrix, QuantModel } from '../../host/model/quant';
+import { QuantModel } from '../../host/model/quant';
 import { randomModel } from '../../host/model/random';
 import { quantizeInput, runInt } from '../../host/reference/int';
 import { createRunner } from '../../host/runtime/runtime';
 import { makeRng } from '../../host/util/rng';
+import { matvecCounts } from '../helpers/counters';
 import { parseModule } from '../../host/wasm/binary';
 
 function model(i: number, sparsity: number, over: Partial<Parameters<typeof randomModel>[0]> = {}): QuantModel {
@@ -72,52 +73,6 @@ describe('weights in code (--kernel unrolled)', () => {
 
 type Strategy = SparseFormat | 'unrolled';
 const C = ABI_I16;
-
-/** Row-major positions of the stored entries: CSR stores what its indices say (explicit zeros too), dense stores nonzeros only when sparse. */
-function stored(m: QMatrix): number[] {
-  const pos: number[] = [];
-  if (m.kind === 'csr') {
-    for (let r = 0; r < m.rows; r++) for (let k = m.indptr![r]; k < m.indptr![r + 1]; k++) pos.push(r * m.cols + m.indices![k]);
-  } else {
-    m.values.forEach((v, i) => v !== 0 && pos.push(i));
-  }
-  return pos;
-}
-
-function nonzeroCount(m: QMatrix): number {
-  return Array.from(m.values).filter((v) => v !== 0).length;
-}
-
-/** Expected counters of one mat-vec under a strategy (docs/firmware-abi.md, "Op counters"). */
-function matvecCounts(m: QMatrix, s: Strategy): number[] {
-  const c = new Array<number>(C.N_COUNTERS).fill(0);
-  const { rows, cols } = m;
-  const pos = stored(m);
-  const n = pos.length;
-  const add = (macs: number, weights: number, index: number, branches: number): void => {
-    c[C.C_MAC_MATRIX] += macs;
-    c[C.C_LOAD_WEIGHT] += weights;
-    c[C.C_LOAD_INDEX] += index;
-    c[C.C_LOAD_ACTIVATION] += macs;
-    c[C.C_BRANCH] += branches;
-  };
-  if (s === 'dense') add(rows * cols, rows * cols, 0, rows + rows * cols);
-  else if (s === 'csr16' || s === 'csr8') add(n, n, rows + 1 + n, rows + n);
-  else if (s === 'delta8' || s === 'delta4') {
-    const escape = s === 'delta8' ? 255 : 15;
-    let entries = 0;
-    let prev = -1;
-    for (const p of pos) {
-      entries += Math.floor((p - prev - 1) / escape) + 1;
-      prev = p;
-    }
-    add(n, n, entries, rows + entries);
-  } else if (s === 'bitmap') {
-    const words = Math.ceil((rows * cols) / 32);
-    add(n, n, words, rows + words + n);
-  } else add(nonzeroCount(m), 0, 0, 0);
-  return c;
-}
 
 function expectedPerStep(q: QuantModel, s: Strategy): number[] {
   const { d_model: H, d_state: P, d_out, act, gate } = q.config;
