@@ -62,6 +62,19 @@ export function parseNoises(value: string): NoiseType[] {
   return out as NoiseType[];
 }
 
+/** The optimizer's options, shared by `train` and `tune` (their defaults differ). */
+export function addOptimizerOptions(c: Command, d: { epochs: number; batch: number; lr: number; ssmLr: number; ssmWhat: string; weightDecay: number; seedWhat: string }): Command {
+  return c
+    .option('--epochs <n>', 'passes over the training split', intArg(1, 10000), d.epochs)
+    .option('--batch <n>', 'examples per optimizer step', intArg(1, 4096), d.batch)
+    .option('--lr <x>', 'peak learning rate (warm-up, then cosine decay)', numArg(0, 1), d.lr)
+    .option('--ssm-lr <x>', `peak learning rate of ${d.ssmWhat}`, numArg(0, 1), d.ssmLr)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', numArg(0, 10), d.weightDecay)
+    .option('--clip <x>', 'clip the global gradient norm (0: no clipping)', numArg(0, 1e9), 0)
+    .option('--seed <n>', `seed of ${d.seedWhat}`, intArg(0, 2 ** 31 - 1), 0)
+    .option('--threads <n>', 'threads (data-parallel over the batch)', intArg(1, 256), Math.max(1, Math.min(os.availableParallelism(), 8)));
+}
+
 export function addTaskOptions(c: Command, mandatory = true): Command {
   const task = new Option('--task <name>', 'sfmnist: sequential Fashion-MNIST; denoise: synthetic streaming denoising (STFT masks)').choices([...TASK_NAMES]);
   return c
@@ -179,10 +192,13 @@ function trainUi(quiet: boolean, every = 30): RunUi {
 }
 
 export function addTrainCommands(program: Command): void {
-  addTaskOptions(
-    program
-      .command('train')
-      .description('train an S5-style model on a task with AdamW, BatchNorm folded at export, and iterative magnitude pruning to --sparsity; resumable checkpoints'),
+  addOptimizerOptions(
+    addTaskOptions(
+      program
+        .command('train')
+        .description('train an S5-style model on a task with AdamW, BatchNorm folded at export, and iterative magnitude pruning to --sparsity; resumable checkpoints'),
+    ),
+    { epochs: 10, batch: 32, lr: 0.004, ssmLr: 0.001, ssmWhat: 'Λ, Δ and B (no weight decay)', weightDecay: 0.05, seedWhat: 'the initialisation and the example order' },
   )
     .requiredOption('-o, --out <file>', 'float model .safetensors written at the end')
     .option('--quantized <file>', `also write the w8a16 model, calibrated on the first training examples, and score it`)
@@ -200,15 +216,7 @@ export function addTrainCommands(program: Command): void {
     .option('--prune-end <f>', 'fraction of training where the target sparsity is reached', numArg(0, 1), 0.9)
     .addOption(new Option('--pruned-weights <m>', 'zero: pruned weights are set to 0 after every update and stay pruned; ste: they keep training on the straight-through gradient and may come back').choices(['zero', 'ste']).default('zero'))
     .option('--prune-every <steps>', 'steps between mask updates (default: half an epoch)', intArg(1, 1e9))
-    .option('--epochs <n>', 'passes over the training split', intArg(1, 10000), 10)
     .option('--qat-epochs <n>', 'quantization-aware fine-tuning: the last n epochs train through the w8a16 weight grids', intArg(0, 10000), 0)
-    .option('--batch <n>', 'examples per optimizer step', intArg(1, 4096), 32)
-    .option('--lr <x>', 'peak learning rate (warm-up, then cosine decay)', numArg(0, 1), 0.004)
-    .option('--ssm-lr <x>', 'peak learning rate of Λ, Δ and B (no weight decay)', numArg(0, 1), 0.001)
-    .option('--weight-decay <x>', 'AdamW decoupled weight decay', numArg(0, 10), 0.05)
-    .option('--clip <x>', 'clip the global gradient norm (0: no clipping)', numArg(0, 1e9), 0)
-    .option('--seed <n>', 'seed of the initialisation and the example order', intArg(0, 2 ** 31 - 1), 0)
-    .option('--threads <n>', 'threads (data-parallel over the batch)', intArg(1, 256), Math.max(1, Math.min(os.availableParallelism(), 8)))
     .option('--checkpoint <file>', 'checkpoint file (default: <out>.ckpt)')
     .option('--checkpoint-every <steps>', 'optimizer steps between checkpoints (also after every epoch)', intArg(1, 1e9), 100)
     .option('--resume', 'continue the run in the checkpoint', false)

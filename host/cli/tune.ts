@@ -9,7 +9,6 @@
 
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
-import * as os from 'os';
 import { quantizeOnto } from '../compress/quantize';
 import { serializeModel } from '../model/model';
 import { serializeQuantModel } from '../model/quant_file';
@@ -20,8 +19,8 @@ import { quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
 import { gridsOf } from '../train/qat';
 import { makeTask } from '../train/tasks';
 import { checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
-import { intArg, numArg } from './options';
-import { addTaskOptions, TaskCliOptions, taskSpec } from './train';
+import { intArg } from './options';
+import { addOptimizerOptions, addTaskOptions, TaskCliOptions, taskSpec } from './train';
 
 interface TuneCliOptions extends TaskCliOptions {
   out: string;
@@ -88,11 +87,14 @@ function tuneUi(quiet: boolean): TuneUi {
 }
 
 export function addTuneCommand(program: Command): void {
-  addTaskOptions(
-    program
-      .command('tune')
-      .description('adapt a trained float model to a task cheaply: Sparse Dimension Tuning (a few channels and states of Λ, B, C), LoRA on the decoder, or a full fine-tune; the sparsity pattern stays, so the result ships as a patch')
-      .argument('<base>', 'float model .safetensors (sparrow train)'),
+  addOptimizerOptions(
+    addTaskOptions(
+      program
+        .command('tune')
+        .description('adapt a trained float model to a task cheaply: Sparse Dimension Tuning (a few channels and states of Λ, B, C), LoRA on the decoder, or a full fine-tune; the sparsity pattern stays, so the result ships as a patch')
+        .argument('<base>', 'float model .safetensors (sparrow train)'),
+    ),
+    { epochs: 2, batch: 16, lr: 0.004, ssmLr: 0.004, ssmWhat: 'Λ and B', weightDecay: 0, seedWhat: 'the example order and the LoRA initialisation' },
   )
     .requiredOption('-o, --out <file>', 'tuned float model .safetensors')
     .option('--quantized <file>', 'also write the w8a16 model and score it on the integer reference')
@@ -103,14 +105,6 @@ export function addTuneCommand(program: Command): void {
     .option('--states <G>', 'sdt: states (of d_state) tuned per layer', intArg(1, 4096))
     .option('--lora-rank <R>', 'rank of a low-rank update of the decoder, merged into its nonzeros (sdt: optional; lora: required)', intArg(1, 256))
     .option('--warmup-steps <n>', 'sdt: steps of the importance warm-up on Λ, B, C', intArg(1, 1e6), 50)
-    .option('--epochs <n>', 'passes over the training split', intArg(1, 10000), 2)
-    .option('--batch <n>', 'examples per optimizer step', intArg(1, 4096), 16)
-    .option('--lr <x>', 'peak learning rate (warm-up, then cosine decay)', numArg(0, 1), 0.004)
-    .option('--ssm-lr <x>', 'peak learning rate of Λ and B', numArg(0, 1), 0.004)
-    .option('--weight-decay <x>', 'AdamW decoupled weight decay', numArg(0, 10), 0)
-    .option('--clip <x>', 'clip the global gradient norm (0: no clipping)', numArg(0, 1e9), 0)
-    .option('--seed <n>', 'seed of the example order and the LoRA initialisation', intArg(0, 2 ** 31 - 1), 0)
-    .option('--threads <n>', 'threads (data-parallel over the batch)', intArg(1, 256), Math.max(1, Math.min(os.availableParallelism(), 8)))
     .option('--train-limit <n>', 'use only the first n training examples', intArg(1, 1e9))
     .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final scores use all)', intArg(1, 1e9))
     .option('--quiet', 'no progress output', false)
