@@ -32,6 +32,7 @@ import { collectModels, modelsMarkdown, paretoSvg } from '../report/models';
 import { writeFileAtomic } from '../util/atomic';
 import { createRunner } from '../runtime/runtime';
 import { readFirmware } from '../runtime/files';
+import { readCounters } from '../runtime/counters';
 import { SparrowError } from '../util/errors';
 import { intArg, numArg } from './options';
 
@@ -97,13 +98,22 @@ export function buildProgram(): Command {
     .requiredOption('-i, --input <file>', 'input sequence (.npy or .csv), shape [T, d_in]')
     .option('-o, --output <file>', 'write outputs [T, d_out] to .npy or .csv (default: CSV on stdout)')
     .option('--raw', 'integer firmware: the input holds int16 values and the output is int16 (no scaling)', false)
-    .action((target: string, o: { input: string; output?: string; raw: boolean }) => {
+    .option('--counters', 'a --profile integer firmware: print its op counters for the run (total and per step) on stderr', false)
+    .action((target: string, o: { input: string; output?: string; raw: boolean; counters: boolean }) => {
       const wasm = target.endsWith('.wasm') ? readFirmware(target) : compileInMemory(target, { wasmOpt: false }).wasm;
       const runner = createRunner(wasm, target);
+      if (o.counters) {
+        readCounters(runner, target); // refuses a firmware without counters before the run
+        runner.reset();
+      }
       const seq = readSequence(o.input, runner.inputLen);
       const out = o.raw ? Float32Array.from(runner.runRaw(seq.data, seq.T)) : runner.run(seq.data, seq.T);
       if (o.output) writeSequence(o.output, out, seq.T, runner.outputLen);
       else process.stdout.write(formatSequenceCsv(out, seq.T, runner.outputLen));
+      if (o.counters) {
+        const rows = readCounters(runner, target).map((c) => [c.name, c.total.toLocaleString('en-US'), (c.total / seq.T).toLocaleString('en-US', { maximumFractionDigits: 2 })]);
+        process.stderr.write(`op counters over ${seq.T} steps (docs/firmware-abi.md):\n${formatTable(['counter', 'total', 'per step'], rows)}\n`);
+      }
     });
 
   program
