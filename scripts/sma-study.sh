@@ -33,6 +33,7 @@ for study in "${studies[@]}"; do
       F=(--task sfmnist --d-model 64 --d-state 64 --layers 2 --gate --epochs 3 --batch 32 --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --train-limit 20000 --eval-limit 1000 --threads 1)
       run sf-gate "${F[@]}"
       run sf-sma002 "${F[@]}" --sma --sma-penalty 0.02
+      run sf-sma01 "${F[@]}" --sma --sma-penalty 0.1
       ;;
     *) echo "sma-study: unknown study $study (denoise, sfmnist)" >&2; exit 2 ;;
   esac
