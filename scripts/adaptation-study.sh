@@ -52,7 +52,11 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dn-sdt-c8-s16 "${T[@]}" --method sdt --channels 8 --states 16 --lr 0.01 --ssm-lr 0.01
       tune denoise-wp-s80 dn-lora-r2 "${T[@]}" --method lora --lora-rank 2 --lr 0.01
       tune denoise-wp-s80 dn-sdt-c16-s8-lora-r1 "${T[@]}" --method sdt --channels 16 --states 8 --lora-rank 1 --lr 0.01 --ssm-lr 0.01
-      patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1
+      # Learning-rate probes of SDT (few parameters take a larger step); a later --epochs wins.
+      tune denoise-wp-s80 dn-sdt-c16-s8-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s80 dn-sdt-c16-s8-lr05-e8 "${T[@]}" --epochs 8 --method sdt --channels 16 --states 8 --lr 0.05 --ssm-lr 0.05
+      tune denoise-wp-s80 dn-sdt-c8-s8-lora-r1-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lora-rank 1 --lr 0.03 --ssm-lr 0.03
+      patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1 dn-sdt-c16-s8-lr03 dn-sdt-c16-s8-lr05-e8 dn-sdt-c8-s8-lora-r1-lr03
       ;;
     sfmnist)
       # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9
@@ -77,9 +81,11 @@ const rows = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((
   const s = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
   const name = f.replace(/\.json$/, "");
   const base = name.startsWith("dn-") ? "denoise-wp-s80" : "sfmnist-04-s80";
-  const patch = fs.statSync(path.join(dir, name + ".patch")).size;
-  const fw = fs.statSync(path.join(dir, base + "-fw", "firmware.wasm")).size;
-  return `| ${name} | ${s.method} | ${s.trainable} (${(100 * s.trainableFraction).toFixed(2)}%) | ${s.baseMetric.toFixed(2)} | ${s.metric.toFixed(2)} | ${s.quantizedMetric.toFixed(2)} | ${patch} B (${(100 * patch / fw).toFixed(1)}% of ${fw} B) | ${s.trainSeconds} s |`;
+  const pf = path.join(dir, name + ".patch");
+  const fwf = path.join(dir, base + "-fw", "firmware.wasm");
+  const size = (f) => fs.statSync(f).size;
+  const patch = fs.existsSync(pf) && fs.existsSync(fwf) ? `${size(pf)} B (${(100 * size(pf) / size(fwf)).toFixed(1)}% of ${size(fwf)} B)` : "–";
+  return `| ${name} | ${s.method} | ${s.trainable} (${(100 * s.trainableFraction).toFixed(2)}%) | ${s.baseMetric.toFixed(2)} | ${s.metric.toFixed(2)} | ${s.quantizedMetric.toFixed(2)} | ${patch} | ${s.trainSeconds} s |`;
 });
 console.log("| run | method | trainable (of deployed) | frozen base | tuned float | tuned w8a16 | patch | tuning time |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" + rows.join("\n"));
 ' "$OUT"

@@ -9,13 +9,13 @@
 
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
-import { quantizeOnto } from '../compress/quantize';
+import { activationOverflow, quantizeOnto } from '../compress/quantize';
 import { serializeModel } from '../model/model';
 import { serializeQuantModel } from '../model/quant_file';
 import { formatTable } from '../report/table';
 import { writeFileAtomic } from '../util/atomic';
 import { SparrowError } from '../util/errors';
-import { quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
+import { CALIBRATION_EXAMPLES, quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
 import { gridsOf } from '../train/qat';
 import { makeTask } from '../train/tasks';
 import { checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
@@ -149,6 +149,7 @@ export function addTuneCommand(program: Command): void {
       const wrote = [o.out];
       let quantizedMetric: number | undefined;
       let onto: ReturnType<typeof quantizeOnto>['report'] | undefined;
+      let overflow: ReturnType<typeof activationOverflow> | undefined;
       if (o.quantized) {
         let q;
         if (like && like.kind === 'quantized') {
@@ -160,6 +161,10 @@ export function addTuneCommand(program: Command): void {
           }
         } else {
           q = quantizeForTask(r.model, task);
+        }
+        if (like && like.kind === 'quantized') {
+          const n = Math.min(CALIBRATION_EXAMPLES, task.size('train'));
+          overflow = activationOverflow(r.model, like.model, { sequences: Array.from({ length: n }, (_, i) => ({ data: task.example('train', i).inputs, T: task.T })) });
         }
         quantizedMetric = scoreModel({ kind: 'quantized', model: q }, task, 'recurrent', Infinity);
         q.metadata = { ...q.metadata, test_metric: quantizedMetric.toFixed(3) };
@@ -177,6 +182,7 @@ export function addTuneCommand(program: Command): void {
         trainableFraction: r.trainable / r.parameters,
         selection: r.selection,
         ontoBase: onto,
+        ...(overflow ? { activationOverflow: overflow } : {}),
         droppedEntries: r.dropped,
         trainSeconds: Math.round(r.seconds),
         history: r.history,
@@ -195,6 +201,7 @@ export function addTuneCommand(program: Command): void {
         ...(quantizedMetric !== undefined ? [`w8a16 tuned: ${f2(quantizedMetric)} (integer reference${like ? `, on the scales of ${o.like}` : ''})`] : []),
         ...(onto && (onto.keptNonzero || onto.heldZero || onto.saturated) ? [`onto the base: ${onto.keptNonzero} weights kept at ±1 instead of 0, ${onto.heldZero} held at 0, ${onto.saturated} saturated`] : []),
         ...(r.dropped ? [`${r.dropped} tuned values fell where the base stores no entry and were dropped`] : []),
+        ...(overflow && overflow.length ? [`warning: the tuned activations outgrow the base's int16 formats, which a patch cannot change, so the w8a16 model saturates: ${overflow.slice(0, 3).map((o) => `${o.tensor} ${o.max.toPrecision(3)} > ${o.limit.toPrecision(3)}`).join(', ')}${overflow.length > 3 ? ` (+${overflow.length - 3} more)` : ''}`] : []),
         `tuning: ${Math.round(r.seconds)} s`,
         `wrote ${wrote.join(', ')}`,
       ];

@@ -375,3 +375,31 @@ export function quantizeOnto(model: Model, base: QuantModel): { model: QuantMode
   checkAccumulators('decoder.weight', [q.decoderWeight], q.decoderBias);
   return { model: { ...q, metadata: { ...model.metadata, quantization: base.metadata.quantization ?? JSON.stringify({ scheme: QUANT_SCHEME, perChannel: F.perChannel }) } }, report };
 }
+
+/**
+ * Activations of `model` on `calib` that the int16 formats of `base` cannot hold (they would
+ * saturate on the device): per tensor, its calibrated max |value| and the format's limit,
+ * largest overflow first. quantizeOnto keeps the base's formats, so a tuned model whose
+ * activations outgrew them loses accuracy in w8a16 that its float copy does not.
+ */
+export function activationOverflow(model: Model, base: QuantModel, calib: CalibrationSet): { tensor: string; max: number; limit: number }[] {
+  const ranges = calibrate(model, calib);
+  const out: { tensor: string; max: number; limit: number }[] = [];
+  const check = (tensor: string, key: string, frac: number): void => {
+    const max = ranges.get(key) ?? 0;
+    const limit = 32767 * 2 ** -frac;
+    if (max > limit) out.push({ tensor, max, limit });
+  };
+  check('input', 'x', base.inputFrac);
+  check('encoder output', 'u.-1', base.encoderFrac);
+  base.layers.forEach((L, i) => {
+    check(`layers.${i} v`, `v.${i}`, L.fmt.v);
+    check(`layers.${i} state`, `s.${i}`, L.fmt.s);
+    check(`layers.${i} y`, `y.${i}`, L.fmt.y);
+    if (model.config.act === 'gelu') check(`layers.${i} a`, `a.${i}`, L.fmt.a);
+    if (model.config.gate) check(`layers.${i} gate pre-activation`, `g.${i}`, L.fmt.g);
+    check(`layers.${i} output`, `u.${i}`, L.fmt.uOut);
+  });
+  check('output', 'o', base.outputFrac);
+  return out.sort((a, b) => b.max / b.limit - a.max / a.limit);
+}

@@ -9,7 +9,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { quantizeModel, quantizeOnto } from '../../host/compress/quantize';
+import { activationOverflow, calibrate, quantizeModel, quantizeOnto } from '../../host/compress/quantize';
 import { readModel } from '../../host/model/model';
 import { QMatrix } from '../../host/model/quant';
 import { parseAnyModel } from '../../host/model/quant_file';
@@ -343,6 +343,19 @@ describe('quantizeOnto', () => {
       expect(Array.from(eff.layers[i].D)).toEqual(Array.from(L.D, (d) => d * 2 ** -L.dFrac));
       expect(Array.from(eff.layers[i].gateW!)).toEqual(deq(L.gateWeight!));
     });
+  });
+
+  test('activationOverflow: none for the model the formats were calibrated on; a model whose encoder output grew 4× is named, with its max', () => {
+    expect(activationOverflow(model, base, calib)).toEqual([]);
+    const enc = model.encoderWeight;
+    const louder: Model = { ...model, encoderWeight: { ...enc, values: Float32Array.from(enc.values, (v) => 4 * v) } as Matrix, encoderBias: Float32Array.from(model.encoderBias, (b) => 4 * b) };
+    const over = activationOverflow(louder, base, calib);
+    const encoder = over.find((o) => o.tensor === 'encoder output')!;
+    expect(encoder.limit).toBe(32767 * 2 ** -base.encoderFrac);
+    // The encoder output is exactly 4× the calibrated one (linear, no encoder activation).
+    expect(encoder.max).toBeCloseTo(4 * calibrate(model, calib).get('u.-1')!, 6);
+    // Largest overflow first.
+    over.slice(1).forEach((o, i) => expect(o.max / o.limit).toBeLessThanOrEqual(over[i].max / over[i].limit));
   });
 
   test('another config is refused', () => {
