@@ -91,7 +91,19 @@ export function addTaskOptions(c: Command, mandatory = true): Command {
     .option('--classes <list>', 'sfmnist: only images of these labels, e.g. 0-4 or 5,7,9 (d_out stays 10)', parseClasses);
 }
 
-interface TrainCliOptions extends TaskCliOptions {
+/** What addOptimizerOptions parses. */
+export interface OptimizerCliOptions {
+  epochs: number;
+  batch: number;
+  lr: number;
+  ssmLr: number;
+  weightDecay: number;
+  clip: number;
+  seed: number;
+  threads: number;
+}
+
+interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
   out: string;
   quantized?: string;
   dModel: number;
@@ -108,15 +120,7 @@ interface TrainCliOptions extends TaskCliOptions {
   pruneEnd: number;
   pruneEvery?: number;
   prunedWeights: 'zero' | 'ste';
-  epochs: number;
   qatEpochs: number;
-  batch: number;
-  lr: number;
-  ssmLr: number;
-  weightDecay: number;
-  clip: number;
-  seed: number;
-  threads: number;
   checkpoint?: string;
   checkpointEvery: number;
   resume: boolean;

@@ -20,9 +20,9 @@ import { gridsOf } from '../train/qat';
 import { makeTask } from '../train/tasks';
 import { checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
 import { intArg } from './options';
-import { addOptimizerOptions, addTaskOptions, TaskCliOptions, taskSpec } from './train';
+import { addOptimizerOptions, addTaskOptions, OptimizerCliOptions, TaskCliOptions, taskSpec } from './train';
 
-interface TuneCliOptions extends TaskCliOptions {
+interface TuneCliOptions extends TaskCliOptions, OptimizerCliOptions {
   out: string;
   quantized?: string;
   like?: string;
@@ -32,14 +32,6 @@ interface TuneCliOptions extends TaskCliOptions {
   states?: number;
   loraRank?: number;
   warmupSteps: number;
-  epochs: number;
-  batch: number;
-  lr: number;
-  ssmLr: number;
-  weightDecay: number;
-  clip: number;
-  seed: number;
-  threads: number;
   trainLimit?: number;
   evalLimit?: number;
   quiet: boolean;

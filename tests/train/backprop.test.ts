@@ -8,6 +8,7 @@ import { exportModel, initParams, Masks, paramRefs, TrainParams } from '../../ho
 import { runFloat } from '../../host/reference/float';
 import { ModelConfig } from '../../host/model/types';
 import { makeRng } from '../../host/util/rng';
+import { centralDifference } from '../helpers/fd';
 
 function setup(config: ModelConfig, seed: number) {
   const p = initParams(config, seed, [0.05, 0.5]);
@@ -47,14 +48,7 @@ test.each(configs)('%s: every gradient matches central finite differences', (_, 
     const mask = ref.maskName ? masks.get(ref.maskName) : undefined;
     for (let i = 0; i < ref.value.length; i++) {
       if (mask && !mask[i]) continue; // straight-through: a pruned weight's gradient is not the loss's (next test)
-      const h = 1e-5;
-      const old = ref.value[i];
-      ref.value[i] = old + h;
-      const up = lossOf(p, masks, inputs, T, weights);
-      ref.value[i] = old - h;
-      const down = lossOf(p, masks, inputs, T, weights);
-      ref.value[i] = old;
-      const fd = (up - down) / (2 * h);
+      const fd = centralDifference(ref.value, i, 1e-5, () => lossOf(p, masks, inputs, T, weights));
       const an = gRefs[k].value[i];
       const err = Math.abs(fd - an) / (1e-6 + Math.abs(fd) + Math.abs(an));
       worst = Math.max(worst, err);
@@ -114,14 +108,7 @@ test('BatchNorm frozen at its running statistics (tuning): every gradient matche
   const g = paramRefs(backwardBatch(p, tape, weights));
   paramRefs(p).forEach((ref, k) => {
     for (let i = 0; i < ref.value.length; i++) {
-      const h = 1e-5;
-      const old = ref.value[i];
-      ref.value[i] = old + h;
-      const up = lossOf(p, masks, inputs, T, weights, 'running');
-      ref.value[i] = old - h;
-      const down = lossOf(p, masks, inputs, T, weights, 'running');
-      ref.value[i] = old;
-      const fd = (up - down) / (2 * h);
+      const fd = centralDifference(ref.value, i, 1e-5, () => lossOf(p, masks, inputs, T, weights, 'running'));
       const an = g[k].value[i];
       if (Math.abs(fd - an) / (1e-6 + Math.abs(fd) + Math.abs(an)) > 1e-5) throw new Error(`${ref.name}[${i}]: analytic ${an}, finite difference ${fd}`);
     }

@@ -13,6 +13,7 @@ import { makeRng } from '../../host/util/rng';
 import { smaActivation } from '../../host/train/sma';
 import { Task } from '../../host/train/task';
 import { quantizeModel } from '../../host/compress/quantize';
+import { centralDifference } from '../helpers/fd';
 
 const config: ModelConfig = { d_in: 2, d_model: 4, d_state: 3, d_out: 2, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: true, sma: true };
 
@@ -66,14 +67,7 @@ test('at a temperature where the softmax is flat around every decision, every gr
   paramRefs(p).forEach((ref, k) => {
     if (ref.name.includes('.sma.')) return;
     for (let i = 0; i < ref.value.length; i++) {
-      const h = 1e-6;
-      const old = ref.value[i];
-      ref.value[i] = old + h;
-      const up = lossOf(p, inputs, T, weights, sma);
-      ref.value[i] = old - h;
-      const down = lossOf(p, inputs, T, weights, sma);
-      ref.value[i] = old;
-      const fd = (up - down) / (2 * h);
+      const fd = centralDifference(ref.value, i, 1e-6, () => lossOf(p, inputs, T, weights, sma));
       const an = g[k].value[i];
       if (Math.abs(fd - an) / (1e-5 + Math.abs(fd) + Math.abs(an)) > 1e-4) throw new Error(`${ref.name}[${i}]: analytic ${an}, finite difference ${fd}`);
     }
@@ -93,14 +87,7 @@ test('with no task gradient, the last layer\'s SMA logits get exactly the gradie
   paramRefs(p).forEach((ref, k) => {
     if (!ref.name.startsWith('layers.1.sma.')) return;
     for (let i = 0; i < ref.value.length; i++) {
-      const h = 1e-6;
-      const old = ref.value[i];
-      ref.value[i] = old + h;
-      const up = penalty();
-      ref.value[i] = old - h;
-      const down = penalty();
-      ref.value[i] = old;
-      expect(g[k].value[i]).toBeCloseTo((up - down) / (2 * h), 7);
+      expect(g[k].value[i]).toBeCloseTo(centralDifference(ref.value, i, 1e-6, penalty), 7);
       checked++;
     }
   });
