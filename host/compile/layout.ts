@@ -12,7 +12,7 @@
 // memory the runtime provides. Pages = ceil(stateEnd / 64 KiB).
 // ============================================================================
 
-import { Matrix, Model } from '../model/types';
+import { Matrix, Model, ModelConfig } from '../model/types';
 import { SparrowError } from '../util/errors';
 import { ABI, WASM_PAGE_BYTES } from './abi';
 
@@ -111,19 +111,25 @@ export function arena(base: number) {
 }
 
 /**
- * Whether the model uses Sparse Modular Activation, after checking what the engine takes for
- * granted: a gate to skip, and per layer the two logit rows [2, H] and their two biases.
+ * Whether a model uses Sparse Modular Activation, after checking what an engine takes for
+ * granted: a gate to skip, and per layer `rows` decision rows [rows, H] and `rows` biases (the
+ * f32 engine: the two logit rows; the integer engine: the one row w₁ − w₀ and its int32 bias).
  */
-export function checkSma(model: Model): boolean {
-  const c = model.config;
+export function checkSmaShapes(c: ModelConfig, layers: { smaWeight?: { rows: number; cols: number }; smaBias?: ArrayLike<number> }[], rows: 1 | 2): boolean {
   if (!c.sma) return false;
   if (!c.gate) throw new SparrowError('sma needs gate: SMA decides per step whether the gate sub-module runs');
-  model.layers.forEach((L, i) => {
+  const [what, bias] = rows === 2 ? ['the two logit rows', 'two biases'] : ['the one decision row', 'one int32'];
+  layers.forEach((L, i) => {
     const w = L.smaWeight;
-    if (!w || w.rows !== 2 || w.cols !== c.d_model) throw new SparrowError(`layers.${i}.sma.weight: expected the two logit rows [2, ${c.d_model}], got ${w ? `[${w.rows}, ${w.cols}]` : 'none'}`);
-    if (!L.smaBias || L.smaBias.length !== 2) throw new SparrowError(`layers.${i}.sma.bias: expected two biases, got ${L.smaBias?.length ?? 'none'}`);
+    if (!w || w.rows !== rows || w.cols !== c.d_model) throw new SparrowError(`layers.${i}.sma.weight: expected ${what} [${rows}, ${c.d_model}], got ${w ? `[${w.rows}, ${w.cols}]` : 'none'}`);
+    if (!L.smaBias || L.smaBias.length !== rows) throw new SparrowError(`layers.${i}.sma.bias: expected ${bias}, got ${L.smaBias?.length ?? 'none'}`);
   });
   return true;
+}
+
+/** checkSmaShapes for the f32 engine. */
+export function checkSma(model: Model): boolean {
+  return checkSmaShapes(model.config, model.layers, 2);
 }
 
 /**

@@ -10,7 +10,7 @@ import { QMatrix, QuantModel } from '../model/quant';
 import { SparrowError } from '../util/errors';
 import { WASM_PAGE_BYTES } from './abi';
 import { ABI_I16 as ABI } from './abi_i16';
-import { ALIGN, alignUp, arena, FirmwareLayout, MatrixStorage, MemoryRegion, writeHeader } from './layout';
+import { ALIGN, alignUp, arena, checkSmaShapes, FirmwareLayout, MatrixStorage, MemoryRegion, writeHeader } from './layout';
 import { nonzerosOf } from './unrolled';
 import { modelShifts } from './shifts';
 import { chooseFormat, encodeIndex, EncodedIndex, entropyBoundBits, nonzeroPositions, SparseFormat } from '../compress/formats';
@@ -44,20 +44,9 @@ function valuesAt(m: QMatrix, pos: Int32Array): Int8Array {
   return Int8Array.from(pos, (p) => m.values[p]);
 }
 
-/**
- * Whether the model uses Sparse Modular Activation, after checking what the engine takes for
- * granted: a gate to skip, and per layer one decision row [1, H] and one int32 bias.
- */
+/** checkSmaShapes (layout.ts) for the integer engine: one decision row [1, H] and one int32 bias per layer. */
 export function checkSma(model: QuantModel): boolean {
-  const c = model.config;
-  if (!c.sma) return false;
-  if (!c.gate) throw new SparrowError('sma needs gate: SMA decides per step whether the gate sub-module runs');
-  model.layers.forEach((L, i) => {
-    const w = L.smaWeight;
-    if (!w || w.rows !== 1 || w.cols !== c.d_model) throw new SparrowError(`layers.${i}.sma.weight: expected the one decision row [1, ${c.d_model}], got ${w ? `[${w.rows}, ${w.cols}]` : 'none'}`);
-    if (!L.smaBias || L.smaBias.length !== 1) throw new SparrowError(`layers.${i}.sma.bias: expected one int32, got ${L.smaBias?.length ?? 'none'}`);
-  });
-  return true;
+  return checkSmaShapes(model.config, model.layers, 1);
 }
 
 /** Per matrix: table-driven kernel (the storage format from `format`) or weights in code. */
