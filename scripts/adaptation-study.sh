@@ -71,7 +71,9 @@ for study in "${studies[@]}"; do
       # Within the 5% budget with the read-out free: a small SDT block plus LoRA, and LoRA alone at rank 3.
       tune sfmnist-04-s80 sf-sdt-c4-s4-lora-r2 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 2 --lr 0.01 --ssm-lr 0.01
       tune sfmnist-04-s80 sf-lora-r3 "${T[@]}" --method lora --lora-rank 3 --lr 0.01
-      patches sfmnist-04-s80 sf-full sf-sdt-c16-s8 sf-lora-r2 sf-sdt-c16-s8-lora-r1 sf-sdt-c4-s4-lora-r2 sf-lora-r3
+      tune sfmnist-04-s80 sf-sdt-c2-s2-lora-r3 "${T[@]}" --method sdt --channels 2 --states 2 --lora-rank 3 --lr 0.01 --ssm-lr 0.01
+      tune sfmnist-04-s80 sf-sdt-c4-s4-lora-r3 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 3 --lr 0.01 --ssm-lr 0.01
+      patches sfmnist-04-s80 sf-full sf-sdt-c16-s8 sf-lora-r2 sf-sdt-c16-s8-lora-r1 sf-sdt-c4-s4-lora-r2 sf-lora-r3 sf-sdt-c2-s2-lora-r3 sf-sdt-c4-s4-lora-r3
       ;;
     *) echo "adaptation-study: unknown study $study (denoise, sfmnist)" >&2; exit 2 ;;
   esac
