@@ -13,19 +13,22 @@ DENOISE="--task denoise --d-model 64 --d-state 64 --layers 2 --epochs 20 --batch
 
 declare -A ARGS=(
   [sfmnist-s0]="$SFMNIST --sparsity 0"
-  [sfmnist-s90]="$SFMNIST --sparsity 0.9"
+  # Sparse sFMNIST models reach their sparsity at 60% of training, leaving 4 of the 10 epochs to
+  # recover: with the default schedule (90%) the 90%-sparse model ended at 84.09%, 5.4 points
+  # below dense (models/README.md).
+  [sfmnist-s90]="$SFMNIST --sparsity 0.9 --prune-end 0.6"
   # Iso-compute: a small dense model with as many parameters (7,463) as the nonzeros of the
   # 80%-sparse H = P = 64 model (about 7,450).
   [sfmnist-h29-s0]="${SFMNIST/--d-model 64 --d-state 64/--d-model 29 --d-state 29} --sparsity 0"
-  [sfmnist-s80]="$SFMNIST --sparsity 0.8"
-  [sfmnist-s50]="$SFMNIST --sparsity 0.5"
-  [sfmnist-s95]="$SFMNIST --sparsity 0.95"
+  [sfmnist-s80]="$SFMNIST --sparsity 0.8 --prune-end 0.6"
+  [sfmnist-s50]="$SFMNIST --sparsity 0.5 --prune-end 0.6"
+  [sfmnist-s95]="$SFMNIST --sparsity 0.95 --prune-end 0.6"
   [denoise-s0]="$DENOISE --sparsity 0"
   # The 90%-sparse denoiser reaches its sparsity at 60% of training (not 90%), leaving 8 of the
   # 20 epochs to recover: 6.87 dB against 6.64 with the default schedule (models/README.md).
   [denoise-s90]="$DENOISE --sparsity 0.9 --prune-end 0.6"
 )
-ORDER=(denoise-s0 denoise-s90 sfmnist-s0 sfmnist-s90 sfmnist-h29-s0 sfmnist-s80 sfmnist-s50 sfmnist-s95)
+ORDER=(denoise-s0 denoise-s90 sfmnist-s0 sfmnist-h29-s0 sfmnist-s90 sfmnist-s80 sfmnist-s50 sfmnist-s95)
 
 mkdir -p runs models
 for name in "${@:-${ORDER[@]}}"; do
