@@ -3,7 +3,7 @@
 # by every method of `sparrow tune` (full, SDT, LoRA, SDT + LoRA), each quantized onto the
 # base's w8a16 scales and diffed into a firmware patch. Resumable at the granularity of a
 # finished file: what exists is skipped. Needs `npm run build` (and Fashion-MNIST for sfmnist).
-# Usage: scripts/adaptation-study.sh [denoise|sfmnist]…   (default both)
+# Usage: scripts/adaptation-study.sh [denoise|denoise-brown|sfmnist]…   (default all three)
 # OUT=dir (default out/adapt) holds the bases, the tuned models, <name>.json summaries and patches.
 # SPARROW_CJS=path runs a frozen copy of the build.
 set -euo pipefail
@@ -39,7 +39,7 @@ patches() { # base, names…: the base firmware (default compile options) and a 
   done
 }
 
-studies=("$@"); [[ ${#studies[@]} -gt 0 ]] || studies=(denoise sfmnist)
+studies=("$@"); [[ ${#studies[@]} -gt 0 ]] || studies=(denoise denoise-brown sfmnist)
 for study in "${studies[@]}"; do
   case $study in
     denoise)
@@ -58,6 +58,17 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dn-sdt-c8-s8-lora-r1-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lora-rank 1 --lr 0.03 --ssm-lr 0.03
       patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1 dn-sdt-c16-s8-lr03 dn-sdt-c16-s8-lr05-e8 dn-sdt-c8-s8-lora-r1-lr03
       ;;
+    denoise-brown)
+      # The same base tuned to brown noise (low-frequency rumble), the other transfer.
+      base denoise-wp-s80 --task denoise --noises white,pink --d-model 64 --d-state 64 --layers 2 --epochs 12 --batch 16 \
+        --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1 --sparsity 0.8
+      T=(--task denoise --noises brown --epochs 4 --batch 16 --threads 1)
+      tune denoise-wp-s80 dnb-full "${T[@]}" --method full --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dnb-sdt-c16-s8-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s80 dnb-lora-r2 "${T[@]}" --method lora --lora-rank 2 --lr 0.01
+      tune denoise-wp-s80 dnb-sdt-c8-s8-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lr 0.03 --ssm-lr 0.03
+      patches denoise-wp-s80 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03
+      ;;
     sfmnist)
       # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9
       # (sandal, shirt, sneaker, bag, ankle boot), same inputs and 10 outputs.
@@ -73,7 +84,14 @@ for study in "${studies[@]}"; do
       tune sfmnist-04-s80 sf-lora-r3 "${T[@]}" --method lora --lora-rank 3 --lr 0.01
       tune sfmnist-04-s80 sf-sdt-c2-s2-lora-r3 "${T[@]}" --method sdt --channels 2 --states 2 --lora-rank 3 --lr 0.01 --ssm-lr 0.01
       tune sfmnist-04-s80 sf-sdt-c4-s4-lora-r3 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 3 --lr 0.01 --ssm-lr 0.01
-      patches sfmnist-04-s80 sf-full sf-sdt-c16-s8 sf-lora-r2 sf-sdt-c16-s8-lora-r1 sf-sdt-c4-s4-lora-r2 sf-lora-r3 sf-sdt-c2-s2-lora-r3 sf-sdt-c4-s4-lora-r3
+      # Seeds (example order, warm-up and LoRA initialisation) of the two runs at the target.
+      for seed in 1 2; do
+        tune sfmnist-04-s80 sf-sdt-c2-s2-lora-r3-seed$seed "${T[@]}" --seed $seed --method sdt --channels 2 --states 2 --lora-rank 3 --lr 0.01 --ssm-lr 0.01
+        tune sfmnist-04-s80 sf-sdt-c4-s4-lora-r3-seed$seed "${T[@]}" --seed $seed --method sdt --channels 4 --states 4 --lora-rank 3 --lr 0.01 --ssm-lr 0.01
+        tune sfmnist-04-s80 sf-full-seed$seed "${T[@]}" --seed $seed --method full --lr 0.002 --ssm-lr 0.002
+      done
+      patches sfmnist-04-s80 sf-full sf-sdt-c16-s8 sf-lora-r2 sf-sdt-c16-s8-lora-r1 sf-sdt-c4-s4-lora-r2 sf-lora-r3 sf-sdt-c2-s2-lora-r3 sf-sdt-c4-s4-lora-r3 \
+        sf-{sdt-c2-s2-lora-r3,sdt-c4-s4-lora-r3,full}-seed{1,2}
       ;;
     *) echo "adaptation-study: unknown study $study (denoise, sfmnist)" >&2; exit 2 ;;
   esac
@@ -85,7 +103,7 @@ const dir = process.argv[1];
 const rows = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => {
   const s = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
   const name = f.replace(/\.json$/, "");
-  const base = name.startsWith("dn-") ? "denoise-wp-s80" : "sfmnist-04-s80";
+  const base = name.startsWith("dn") ? "denoise-wp-s80" : "sfmnist-04-s80";
   const pf = path.join(dir, name + ".patch");
   const fwf = path.join(dir, base + "-fw", "firmware.wasm");
   const size = (f) => fs.statSync(f).size;

@@ -5,31 +5,39 @@
 //
 //   offset  bytes  field
 //   0       8      magic "SPRPATCH"
-//   8       1      format version (1)
+//   8       1      format version (2)
 //   9       32     SHA-256 of the base firmware (the only firmware it applies to)
 //   41      32     SHA-256 of the firmware it produces
 //   73      4      base firmware bytes (u32 LE)
 //   77      4      resulting firmware bytes (u32 LE)
 //   81      4      body bytes (u32 LE)
-//   85      body   u32 tensor count, then per tensor: name (u32 length, UTF-8), u32 entry
-//                  count, and per entry the index gap (index − previous index − 1; the
-//                  first entry: its index) and the new value (s32); every integer LEB128
+//   85      body   raw DEFLATE (RFC 1951) of: u32 tensor count, then per tensor: name
+//                  (u32 length, UTF-8), u32 entry count, and per entry the index gap
+//                  (index − previous index − 1; the first entry: its index) and the new
+//                  value minus the base firmware's value there (s32); every integer LEB128
 //   end−32  32     SHA-256 of everything before it
 //
 // A value is an element of the integer model: a matrix is addressed by row-major
 // position in its logical [rows, cols] shape, whatever its storage (dense, CSR, a
 // sparse format or weights in code). Entries per tensor are in increasing index
-// order. The checksum catches truncation and corruption; it is not a signature
-// (anyone can recompute it), so sign the file if the channel needs authenticity.
+// order. Values are carried as differences from the base firmware (a patch applies
+// to that firmware only, so the base value is known): tuning moves weights by a few
+// steps of their grid, and small differences, with the many gaps of 0 where every
+// weight of a row or tensor changes, are what DEFLATE compresses (a third to a half
+// of the patch, docs/deploy.md §6). The checksum catches truncation and corruption;
+// it is not a signature (anyone can recompute it), so sign the file if the channel
+// needs authenticity. Version 1 (absolute values, no DEFLATE) is no longer read:
+// make the patch again with `sparrow diff`.
 // ============================================================================
 
 import { createHash } from 'crypto';
 import { TextDecoder } from 'util';
+import { deflateRawSync, inflateRawSync } from 'zlib';
 import { SparrowError } from '../util/errors';
 import { encodeS32, encodeU32, readS32, readU32, reader, Reader, skipBytes } from '../wasm/leb128';
 
 export const PATCH_MAGIC = 'SPRPATCH';
-export const PATCH_VERSION = 1;
+export const PATCH_VERSION = 2;
 const HEAD_BYTES = 85;
 const CHECKSUM_BYTES = 32;
 
@@ -49,22 +57,38 @@ export interface Patch {
   tensors: PatchTensor[];
 }
 
+/**
+ * The values a patch's differences are taken from: the base firmware's tensors, logical
+ * layout (host/patch/firmware_map.ts, readTensor). `file` names the firmware in errors.
+ */
+export interface BaseValues {
+  file: string;
+  values(name: string): Int32Array | undefined;
+}
+
+/** A decoded patch before its differences are added to the base: `value` holds new − base. */
+export type PatchDelta = Omit<Patch, 'tensors'> & { deltas: PatchTensor[] };
+
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function encodePatch(p: Patch): Uint8Array {
-  const body: number[] = [...encodeU32(p.tensors.length)];
+export function encodePatch(p: Patch, base: BaseValues): Uint8Array {
+  const raw: number[] = [...encodeU32(p.tensors.length)];
   for (const t of p.tensors) {
     const name = new TextEncoder().encode(t.name);
-    body.push(...encodeU32(name.length), ...name, ...encodeU32(t.index.length));
+    const before = base.values(t.name);
+    if (!before) throw new Error(`patch: tensor '${t.name}' is not in ${base.file}`);
+    raw.push(...encodeU32(name.length), ...name, ...encodeU32(t.index.length));
     let previous = -1;
     t.index.forEach((index, i) => {
       if (index <= previous) throw new Error(`patch: ${t.name}: indices must increase (${index} after ${previous})`);
-      body.push(...encodeU32(index - previous - 1), ...encodeS32(t.value[i]));
+      if (index >= before.length) throw new Error(`patch: ${t.name}[${index}] is beyond its ${before.length} elements`);
+      raw.push(...encodeU32(index - previous - 1), ...encodeS32(t.value[i] - before[index]));
       previous = index;
     });
   }
+  const body = deflateRawSync(Uint8Array.from(raw), { level: 9 });
   const out = new Uint8Array(HEAD_BYTES + body.length + CHECKSUM_BYTES);
   const view = new DataView(out.buffer);
   out.set(new TextEncoder().encode(PATCH_MAGIC), 0);
@@ -79,8 +103,11 @@ export function encodePatch(p: Patch): Uint8Array {
   return out;
 }
 
-/** Parse and verify a patch; every problem is one line naming `file`. */
-export function decodePatch(bytes: Uint8Array, file: string): Patch {
+/**
+ * Parse and verify a patch; every problem is one line naming `file`. The values are the
+ * differences the file carries: `resolvePatch` adds them to the base firmware's.
+ */
+export function decodePatch(bytes: Uint8Array, file: string): PatchDelta {
   const bad = (problem: string): never => {
     throw new SparrowError(`${file}: ${problem}`);
   };
@@ -89,7 +116,9 @@ export function decodePatch(bytes: Uint8Array, file: string): Patch {
     if (PATCH_MAGIC.startsWith(magic) && bytes.length < 8) bad(`truncated patch (${bytes.length} bytes)`);
     bad('not a sparrow firmware patch (bad magic)');
   }
-  if (bytes.length > 8 && bytes[8] !== PATCH_VERSION) bad(`patch format version ${bytes[8]} is not supported (this sparrow reads version ${PATCH_VERSION})`);
+  if (bytes.length > 8 && bytes[8] !== PATCH_VERSION) {
+    bad(`patch format version ${bytes[8]} is not supported (this sparrow reads version ${PATCH_VERSION}${bytes[8] < PATCH_VERSION ? '; make the patch again with `sparrow diff`' : ''})`);
+  }
   if (bytes.length < HEAD_BYTES + CHECKSUM_BYTES) bad(`truncated patch (${bytes.length} bytes; the header and checksum alone take ${HEAD_BYTES + CHECKSUM_BYTES})`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const expected = HEAD_BYTES + view.getUint32(81, true) + CHECKSUM_BYTES;
@@ -98,11 +127,18 @@ export function decodePatch(bytes: Uint8Array, file: string): Patch {
   const sum = createHash('sha256').update(bytes.subarray(0, expected - CHECKSUM_BYTES)).digest();
   if (!sum.equals(Buffer.from(bytes.subarray(expected - CHECKSUM_BYTES)))) bad('checksum mismatch: the patch is corrupted or was modified after `sparrow diff` wrote it');
 
-  const r = reader(bytes, HEAD_BYTES, expected - CHECKSUM_BYTES, 'patch body');
-  const tensors: PatchTensor[] = [];
+  let raw: Uint8Array;
+  try {
+    // Bounded: no entry is shorter than 2 bytes, and a patch cannot hold more entries than its result has bytes.
+    raw = inflateRawSync(bytes.subarray(HEAD_BYTES, expected - CHECKSUM_BYTES), { maxOutputLength: 16 * view.getUint32(77, true) + 65536 });
+  } catch (e) {
+    return bad(`malformed body (not DEFLATE data that fits the firmware: ${(e as Error).message})`);
+  }
+  const r = reader(raw, 0, raw.length, 'patch body');
+  const deltas: PatchTensor[] = [];
   try {
     const count = readU32(r);
-    for (let t = 0; t < count; t++) tensors.push(readTensor(r));
+    for (let t = 0; t < count; t++) deltas.push(readTensor(r));
   } catch (e) {
     // Only a patch written by something other than `sparrow diff` (with a valid checksum) gets here.
     bad(`malformed body (${(e as Error).message.replace(/^wasm: /, '')})`);
@@ -113,8 +149,30 @@ export function decodePatch(bytes: Uint8Array, file: string): Patch {
     resultSha256: Buffer.from(bytes.subarray(41, 73)).toString('hex'),
     baseBytes: view.getUint32(73, true),
     resultBytes: view.getUint32(77, true),
-    tensors,
+    deltas,
   };
+}
+
+/**
+ * The patch's new values: its differences added to `base`'s values (the firmware whose
+ * SHA-256 it names). An entry outside a tensor, or a tensor the firmware lacks, is one
+ * line naming `file`.
+ */
+export function resolvePatch(d: PatchDelta, base: BaseValues, file: string): Patch {
+  const tensors = d.deltas.map((t): PatchTensor => {
+    const before = base.values(t.name);
+    if (!before) throw new SparrowError(`${file}: tensor '${t.name}' is not in ${base.file}`);
+    const value = new Int32Array(t.value.length);
+    t.index.forEach((index, i) => {
+      if (index >= before.length) throw new SparrowError(`${file}: ${t.name}[${index}]: index out of range (the tensor has ${before.length} elements in ${base.file})`);
+      const v = before[index] + t.value[i];
+      if (v !== (v | 0)) throw new SparrowError(`${file}: ${t.name}[${index}]: ${v} does not fit i32`);
+      value[i] = v;
+    });
+    return { name: t.name, index: t.index, value };
+  });
+  const { deltas: _, ...head } = d;
+  return { ...head, tensors };
 }
 
 function readTensor(r: Reader): PatchTensor {

@@ -15,8 +15,22 @@ import { SparrowError } from '../util/errors';
 import { checkPatched, rewriteFirmware } from './apply';
 import { checkFirmwareHolds, diffModels, goldenChanges } from './diff';
 import { createRunner } from '../runtime/runtime';
-import { FirmwareMap, mapFirmware, readElement } from './firmware_map';
-import { decodePatch, encodePatch, Patch, PatchTensor, sha256 } from './format';
+import { FirmwareMap, mapFirmware, readElement, readTensor } from './firmware_map';
+import { BaseValues, decodePatch, encodePatch, Patch, PatchTensor, resolvePatch, sha256 } from './format';
+
+/** The values of the firmware of `map`, the base a patch's differences are taken from. */
+export function firmwareValues(map: FirmwareMap): BaseValues {
+  const cache = new Map<string, Int32Array>();
+  return {
+    file: map.file,
+    values(name: string): Int32Array | undefined {
+      const slot = map.tensors.get(name);
+      if (!slot) return undefined;
+      if (!cache.has(name)) cache.set(name, readTensor(map, slot));
+      return cache.get(name);
+    },
+  };
+}
 
 const short = (hash: string): string => `${hash.slice(0, 12)}…`;
 
@@ -77,7 +91,7 @@ export function makePatch(baseFirmware: Uint8Array, base: QuantModel, tuned: Qua
   if (off.length > 0) throw new Error(`${names.tuned}: the patched firmware's outputs differ from the integer reference at ${off[0].index.length} golden outputs (a sparrow bug; please report it with both models)`);
   checkPatched(result, map, names.tuned);
   const patch: Patch = { baseSha256: sha256(baseFirmware), resultSha256: sha256(result), baseBytes: baseFirmware.length, resultBytes: result.length, tensors };
-  return { bytes: encodePatch(patch), patch, result, goldenChanged };
+  return { bytes: encodePatch(patch, firmwareValues(map)), patch, result, goldenChanged };
 }
 
 /**
@@ -86,12 +100,13 @@ export function makePatch(baseFirmware: Uint8Array, base: QuantModel, tuned: Qua
  * it promises; the result passes the compiler's checks and selftest().
  */
 export function applyPatch(firmware: Uint8Array, patchBytes: Uint8Array, names: { firmware: string; patch: string }): { wasm: Uint8Array; patch: Patch; goldenChanged: number } {
-  const patch = decodePatch(patchBytes, names.patch);
+  const decoded = decodePatch(patchBytes, names.patch);
   const have = sha256(firmware);
-  if (have !== patch.baseSha256) {
-    throw new SparrowError(`${names.patch}: made for another firmware (sha256 ${short(patch.baseSha256)}, ${patch.baseBytes} B); ${names.firmware} has sha256 ${short(have)} (${firmware.length} B)`);
+  if (have !== decoded.baseSha256) {
+    throw new SparrowError(`${names.patch}: made for another firmware (sha256 ${short(decoded.baseSha256)}, ${decoded.baseBytes} B); ${names.firmware} has sha256 ${short(have)} (${firmware.length} B)`);
   }
   const map = mapFirmware(firmware, names.firmware);
+  const patch = resolvePatch(decoded, firmwareValues(map), names.patch);
   // Patches from before golden regeneration carry the golden outputs themselves.
   const carried = patch.tensors.find((t) => t.name === 'golden.outputs');
   const { wasm, goldenChanged } = carried ? { wasm: rewriteFirmware(map, patch.tensors, names.patch), goldenChanged: carried.index.length } : withRegeneratedGolden(map, patch.tensors, names.patch);

@@ -7,9 +7,11 @@ import { CompileOptions, compileModel, compileQuantModel } from '../../host/comp
 import { randomModel } from '../../host/model/random';
 import { SPARSE_FORMATS } from '../../host/compress/formats';
 import { mapFirmware, readElement, readTensor } from '../../host/patch/firmware_map';
-import { goldenChanges } from '../../host/patch/diff';
+import { goldenChanges, modelTensors } from '../../host/patch/diff';
 import { decodePatch, encodePatch, sha256 } from '../../host/patch/format';
-import { applyPatch, makePatch } from '../../host/patch/patch';
+import { applyPatch, firmwareValues, makePatch } from '../../host/patch/patch';
+import { createHash } from 'crypto';
+import { deflateRawSync, inflateRawSync } from 'zlib';
 import { runInt } from '../../host/reference/int';
 import { SparrowError } from '../../host/util/errors';
 import { setMemoryAndData } from '../../host/wasm/link';
@@ -17,6 +19,13 @@ import { parseModule } from '../../host/wasm/binary';
 import { baseModel, fewChanges, fractionChanged, getEntry, nonzeroAt, setEntry, smaChanges } from './tune';
 
 const names = { firmware: 'base.wasm', base: 'base.q', tuned: 'tuned.q' };
+/** Every integer tensor of a model in its logical layout, by name. */
+const modelTensorsOf = (q: Parameters<typeof modelTensors>[0]): [string, Int32Array][] =>
+  modelTensors(q).map((t) => {
+    if (t.vector) return [t.name, Int32Array.from(t.vector)];
+    const m = t.matrix!;
+    return [t.name, Int32Array.from({ length: m.rows * m.cols }, (_, p) => getEntry(m, p))];
+  });
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
 const base = baseModel();
@@ -71,7 +80,8 @@ describe.each(STRATEGIES)('%s', (_, opts) => {
 
   test('a patch that carries the golden outputs (as patches did before they were recomputed) still applies to the same firmware', () => {
     const made = makePatch(baseFw.wasm, base, tuned, names);
-    const withGolden = encodePatch({ ...made.patch, tensors: [...made.patch.tensors, ...goldenChanges(mapFirmware(baseFw.wasm, 'base.wasm'), tuned)] });
+    const baseMap = mapFirmware(baseFw.wasm, 'base.wasm');
+    const withGolden = encodePatch({ ...made.patch, tensors: [...made.patch.tensors, ...goldenChanges(baseMap, tuned)] }, firmwareValues(baseMap));
     expect(withGolden.length).toBeGreaterThan(made.bytes.length);
     expect(same(applyPatch(baseFw.wasm, withGolden, { firmware: 'base.wasm', patch: 'old.patch' }).wasm, made.result)).toBe(true);
   });
@@ -152,12 +162,46 @@ describe('bad input', () => {
     refuses(() => apply(baseFw, Uint8Array.from([...made.bytes, 0])), /^update\.patch: 1 unexpected bytes after the patch's checksum$/);
   });
 
+  /** `bytes` with another body and the header's length and the checksum made to match (what a careless writer could produce). */
+  const rebody = (bytes: Uint8Array, body: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(85 + body.length + 32);
+    out.set(bytes.subarray(0, 85));
+    new DataView(out.buffer).setUint32(81, body.length, true);
+    out.set(body, 85);
+    out.set(createHash('sha256').update(out.subarray(0, 85 + body.length)).digest(), 85 + body.length);
+    return out;
+  };
+
+  test('a version-1 patch (absolute values, before DEFLATE): refused with what to do', () => {
+    const v1 = made.bytes.slice();
+    v1[8] = 1;
+    refuses(() => apply(baseFw, v1), /^update\.patch: patch format version 1 is not supported \(this sparrow reads version 2; make the patch again with `sparrow diff`\)$/);
+  });
+
+  test('a checksummed body that is not DEFLATE data, or inflates to garbage: malformed body', () => {
+    refuses(() => apply(baseFw, rebody(made.bytes, Uint8Array.of(0xff, 0xff, 0xff, 0xff))), /^update\.patch: malformed body \(not DEFLATE data/);
+    refuses(() => apply(baseFw, rebody(made.bytes, deflateRawSync(Uint8Array.of(1, 0x80)))), /^update\.patch: malformed body \(/);
+    // A DEFLATE bomb: far more output than any patch of this firmware can need.
+    refuses(() => apply(baseFw, rebody(made.bytes, deflateRawSync(new Uint8Array(64 << 20)))), /^update\.patch: malformed body \(not DEFLATE data that fits the firmware/);
+  });
+
   test('a well-formed patch whose entries leave the pattern or the tensor: refused by name', () => {
     const map = mapFirmware(baseFw, 'fw.wasm');
     const B = base.layers[0].B_re;
     const zeroAt = Array.from({ length: B.rows * B.cols }, (_, p) => p).find((p) => getEntry(B, p) === 0)!;
+    // The base values the differences are taken from, padded with zeros past each tensor (and for a
+    // tensor the firmware lacks) so that such patches can be written at all.
+    const held = firmwareValues(map);
+    const lenient = {
+      file: 'fw.wasm',
+      values: (name: string): Int32Array => {
+        const padded = new Int32Array(1 << 16);
+        padded.set(held.values(name) ?? []);
+        return padded;
+      },
+    };
     const craft = (tensors: { name: string; index: number[]; value: number[] }[]): Uint8Array =>
-      encodePatch({ baseSha256: sha256(baseFw), resultSha256: '00'.repeat(32), baseBytes: baseFw.length, resultBytes: 0, tensors: tensors.map((t) => ({ name: t.name, index: Int32Array.from(t.index), value: Int32Array.from(t.value) })) });
+      encodePatch({ baseSha256: sha256(baseFw), resultSha256: '00'.repeat(32), baseBytes: baseFw.length, resultBytes: 0, tensors: tensors.map((t) => ({ name: t.name, index: Int32Array.from(t.index), value: Int32Array.from(t.value) })) }, lenient);
     refuses(() => apply(baseFw, craft([{ name: 'layers.0.ssm.B_re', index: [zeroAt], value: [5] }])), new RegExp(`^update\\.patch: layers\\.0\\.ssm\\.B_re\\[${zeroAt}\\] \\(row \\d+, column \\d+\\): fw\\.wasm holds no weight there; a patch changes values, not the sparsity pattern`));
     refuses(() => apply(baseFw, craft([{ name: 'layers.0.ssm.B_re', index: [nonzeroAt(B)[0]], value: [0] }])), /: the new value is 0; a patch changes values, not the sparsity pattern/);
     refuses(() => apply(baseFw, craft([{ name: 'layers.0.ssm.B_re', index: [nonzeroAt(B)[0]], value: [200] }])), /^update\.patch: layers\.0\.ssm\.B_re\[\d+\]: 200 does not fit i8$/);
@@ -238,13 +282,76 @@ describe('patch size', () => {
     const values = made.patch.tensors.filter((t) => t.name !== 'golden.outputs').reduce((n, t) => n + t.index.length, 0);
     expect(values).toBe(changed);
     expect(made.patch.tensors.some((t) => t.name === 'golden.outputs')).toBe(false);
-    // LEB128 per entry: a gap below 2^14 (2 bytes) and an int8 (≤ 2 bytes);
+    // Before DEFLATE, LEB128 per entry: a gap below 2^14 (2 bytes) and a difference of int8s (≤ 2 bytes);
     // per tensor its name, a name length and a count; 85 bytes of head, 32 of checksum, the tensor count.
+    // DEFLATE adds a few bytes at worst (stored blocks), far inside the slack of this bound.
     const overhead = made.patch.tensors.reduce((n, t) => n + t.name.length + 4, 118);
     expect(made.bytes.length).toBeLessThanOrEqual(overhead + 4 * values);
     expect(made.bytes.length).toBeLessThan(fw.length / 4);
     const decoded = decodePatch(made.bytes, 'p');
     expect(decoded.baseBytes).toBe(fw.length);
+  });
+
+  /** LEB128 read by hand (independent of host/wasm/leb128.ts). */
+  const leb = (bytes: Uint8Array, at: { pos: number }, signed: boolean): number => {
+    let result = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = bytes[at.pos++];
+      result += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return signed && byte & 0x40 ? result - 2 ** shift : result;
+  };
+
+  test('the body, read by hand: DEFLATE of (index gap, new − base value) per entry; base + difference is the tuned model', () => {
+    const fw = compileQuantModel(big, { format: 'csr16' }).wasm;
+    const made = makePatch(fw, big, fine, names);
+    const view = new DataView(made.bytes.buffer, made.bytes.byteOffset);
+    expect(made.bytes[8]).toBe(2);
+    const raw = inflateRawSync(made.bytes.subarray(85, 85 + view.getUint32(81, true)));
+    const at = { pos: 0 };
+    const map = mapFirmware(fw, 'fw');
+    const tensors = new Map(modelTensorsOf(fine));
+    const count = leb(raw, at, false);
+    let entries = 0;
+    for (let t = 0; t < count; t++) {
+      const name = Buffer.from(raw.subarray(at.pos + 1, at.pos + 1 + raw[at.pos])).toString('utf8');
+      at.pos += 1 + raw[at.pos];
+      const n = leb(raw, at, false);
+      const before = readTensor(map, map.tensors.get(name)!);
+      const after = tensors.get(name)!;
+      let index = -1;
+      for (let i = 0; i < n; i++) {
+        index += leb(raw, at, false) + 1;
+        const delta = leb(raw, at, true);
+        expect(delta).not.toBe(0);
+        expect(before[index] + delta).toBe(after[index]);
+      }
+      entries += n;
+    }
+    expect(at.pos).toBe(raw.length);
+    expect(entries).toBe(changed);
+  });
+
+  test('a LoRA-like update (every nonzero of the decoder moved by one step) costs under 1.5 bytes per value, below the 2 of any uncompressed gap-and-value entry', () => {
+    // A wide read-out, as a denoiser's: 64 × 64 at 80% sparsity.
+    const small = baseModel(22, { d_model: 64, d_state: 16, sparsity: 0.8, n_layers: 1, d_in: 4, d_out: 64 });
+    const m = small.decoderWeight;
+    const moved = structuredClone(small);
+    const nz = nonzeroAt(m);
+    // One step toward zero, or away from it where that would reach 0: never 0, never past ±127.
+    for (const p of nz) {
+      const w = getEntry(m, p);
+      setEntry(moved.decoderWeight, p, Math.abs(w) >= 2 ? w - Math.sign(w) : 2 * w);
+    }
+    expect(nonzeroAt(moved.decoderWeight)).toEqual(nz);
+    const fw = compileQuantModel(small, { format: 'csr16' }).wasm;
+    const made = makePatch(fw, small, moved, names);
+    expect(made.patch.tensors.map((t) => [t.name, t.index.length])).toEqual([['decoder.weight', nz.length]]);
+    const body = new DataView(made.bytes.buffer, made.bytes.byteOffset).getUint32(81, true);
+    expect(body / nz.length).toBeLessThan(1.5);
   });
 });
 
