@@ -56,7 +56,9 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dn-sdt-c16-s8-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dn-sdt-c16-s8-lr05-e8 "${T[@]}" --epochs 8 --method sdt --channels 16 --states 8 --lr 0.05 --ssm-lr 0.05
       tune denoise-wp-s80 dn-sdt-c8-s8-lora-r1-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lora-rank 1 --lr 0.03 --ssm-lr 0.03
-      patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1 dn-sdt-c16-s8-lr03 dn-sdt-c16-s8-lr05-e8 dn-sdt-c8-s8-lora-r1-lr03
+      # SDT with the decoder's bias (257 values, one per frequency bin: BitFit) inside the 5% budget.
+      tune denoise-wp-s80 dn-sdt-c8-s8-lr03-bdec "${T[@]}" --method sdt --channels 8 --states 8 --biases decoder --lr 0.03 --ssm-lr 0.03
+      patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1 dn-sdt-c16-s8-lr03 dn-sdt-c16-s8-lr05-e8 dn-sdt-c8-s8-lora-r1-lr03 dn-sdt-c8-s8-lr03-bdec
       ;;
     denoise-brown)
       # The same base tuned to brown noise (low-frequency rumble), the other transfer.
@@ -67,7 +69,8 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dnb-sdt-c16-s8-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dnb-lora-r2 "${T[@]}" --method lora --lora-rank 2 --lr 0.01
       tune denoise-wp-s80 dnb-sdt-c8-s8-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lr 0.03 --ssm-lr 0.03
-      patches denoise-wp-s80 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03
+      tune denoise-wp-s80 dnb-sdt-c8-s8-lr03-bdec "${T[@]}" --method sdt --channels 8 --states 8 --biases decoder --lr 0.03 --ssm-lr 0.03
+      patches denoise-wp-s80 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03 dnb-sdt-c8-s8-lr03-bdec
       ;;
     sfmnist)
       # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9

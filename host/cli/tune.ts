@@ -18,9 +18,18 @@ import { SparrowError } from '../util/errors';
 import { CALIBRATION_EXAMPLES, quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
 import { gridsOf } from '../train/qat';
 import { makeTask } from '../train/tasks';
-import { checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
+import { BIAS_GROUPS, BiasGroup, checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
+import { InvalidArgumentError } from 'commander';
 import { intArg } from './options';
 import { addOptimizerOptions, addTaskOptions, OptimizerCliOptions, TaskCliOptions, taskSpec } from './train';
+
+/** `--biases decoder,norm`: known groups, each once. */
+function parseBiases(value: string): BiasGroup[] {
+  const groups = value.split(',').map((g) => g.trim());
+  for (const g of groups) if (!(BIAS_GROUPS as readonly string[]).includes(g)) throw new InvalidArgumentError(`'${g}' is not one of ${BIAS_GROUPS.join(', ')}`);
+  if (new Set(groups).size !== groups.length) throw new InvalidArgumentError(`'${value}' names a group twice`);
+  return groups as BiasGroup[];
+}
 
 interface TuneCliOptions extends TaskCliOptions, OptimizerCliOptions {
   out: string;
@@ -31,6 +40,7 @@ interface TuneCliOptions extends TaskCliOptions, OptimizerCliOptions {
   channels?: number;
   states?: number;
   loraRank?: number;
+  biases?: BiasGroup[];
   warmupSteps: number;
   trainLimit?: number;
   evalLimit?: number;
@@ -90,12 +100,13 @@ export function addTuneCommand(program: Command): void {
   )
     .requiredOption('-o, --out <file>', 'tuned float model .safetensors')
     .option('--quantized <file>', 'also write the w8a16 model and score it on the integer reference')
-    .option('--like <base.q>', "quantize onto this w8a16 base's scales and stored entries (for `sparrow diff`), and tune through its grids; default: calibrate afresh")
-    .option('--no-qat', 'with --like: tune in float, and only then quantize onto the base (values beyond its grids saturate)')
+    .option('--like <base.q>', "quantize onto this w8a16 base's scales and stored entries (for `sparrow diff`), and tune through its weight grids and activation formats; default: calibrate afresh")
+    .option('--no-qat', 'with --like: tune in float, and only then quantize onto the base (weights beyond its grids and activations beyond its formats saturate)')
     .addOption(new Option('--method <m>', 'sdt: selected channels and states; lora: low-rank decoder update only; full: every weight').choices([...TUNE_METHODS]).default('sdt'))
     .option('--channels <F>', 'sdt: channels (of d_model) tuned per layer', intArg(1, 4096))
     .option('--states <G>', 'sdt: states (of d_state) tuned per layer', intArg(1, 4096))
     .option('--lora-rank <R>', 'rank of a low-rank update of the decoder, merged into its nonzeros (sdt: optional; lora: required)', intArg(1, 256))
+    .option('--biases <list>', `sdt, lora: these bias vectors train too (BitFit), comma-separated: ${BIAS_GROUPS.join(', ')} (norm: each layer's norm shift)`, parseBiases)
     .option('--warmup-steps <n>', 'sdt: steps of the importance warm-up on Λ, B, C', intArg(1, 1e6), 50)
     .option('--train-limit <n>', 'use only the first n training examples', intArg(1, 1e9))
     .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final scores use all)', intArg(1, 1e9))
@@ -111,13 +122,13 @@ export function addTuneCommand(program: Command): void {
       const spec = taskSpec(o);
       const task = makeTask(spec);
       try {
-        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank });
+        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, biases: o.biases });
       } catch (e) {
         if (e instanceof SparrowError) throw new SparrowError(`${file}: ${e.message}`);
         throw e;
       }
       const r = await runTune({
-        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, warmupSteps: o.warmupSteps,
+        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, warmupSteps: o.warmupSteps, ...(o.biases ? { biases: o.biases } : {}),
         ...(like && like.kind === 'quantized' && o.qat ? { grids: gridsOf(like.model) } : {}),
         options: { epochs: o.epochs, batchSize: o.batch, seed: o.seed, lr: o.lr, ssmLr: o.ssmLr, weightDecay: o.weightDecay, clip: o.clip, ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}), ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}) },
         threads: o.threads,
@@ -193,7 +204,11 @@ export function addTuneCommand(program: Command): void {
         ...(quantizedMetric !== undefined ? [`w8a16 tuned: ${f2(quantizedMetric)} (integer reference${like ? `, on the scales of ${o.like}` : ''})`] : []),
         ...(onto && (onto.keptNonzero || onto.heldZero || onto.saturated) ? [`onto the base: ${onto.keptNonzero} weights kept at ±1 instead of 0, ${onto.heldZero} held at 0, ${onto.saturated} saturated`] : []),
         ...(r.dropped ? [`${r.dropped} tuned values fell where the base stores no entry and were dropped`] : []),
-        ...(overflow && overflow.length ? [`warning: the tuned activations outgrow the base's int16 formats, which a patch cannot change, so the w8a16 model saturates: ${overflow.slice(0, 3).map((o) => `${o.tensor} ${o.max.toPrecision(3)} > ${o.limit.toPrecision(3)}`).join(', ')}${overflow.length > 3 ? ` (+${overflow.length - 3} more)` : ''}`] : []),
+        ...(overflow && overflow.length
+          ? [
+              `${o.qat ? 'note' : 'warning'}: the tuned activations outgrow the base's int16 formats, which a patch cannot change, so the w8a16 model saturates: ${overflow.slice(0, 3).map((o) => `${o.tensor} ${o.max.toPrecision(3)} > ${o.limit.toPrecision(3)}`).join(', ')}${overflow.length > 3 ? ` (+${overflow.length - 3} more)` : ''}${o.qat ? ' (tuning saturated them as the device does and learnt with it; the float score does not, the w8a16 score does)' : ' (tuning did not see it: drop --no-qat)'}`,
+            ]
+          : []),
         `tuning: ${Math.round(r.seconds)} s`,
         `wrote ${wrote.join(', ')}`,
       ];

@@ -13,6 +13,13 @@
 // N·T steps (gemm.ts), e.g. BV = V·B̄ᵀ, Y = S·[C_re | −C_im]ᵀ + D ⊙ V,
 // ∂C = gYᵀ·S, ∂B̄ = gSᵀ·V.
 //
+// Activation formats: tuning onto a deployed base (fixed QAT grids with `act.*` formats,
+// qat.ts gridsOf) saturates every int16 activation where the device does (host/reference/
+// int.ts: input, encoder output, v, s, y, a, the gate's pre-activation, each block's output,
+// the model output) at ±32767·2^−frac of the base's format, and the gradient of a saturated
+// value is 0: tuning sees what the device computes when a tensor outgrows its format, and
+// learns to stay inside it (a patch cannot change the formats).
+//
 // Masks: the forward pass uses W ⊙ M; the backward pass hands the gradient of
 // W ⊙ M to W unmasked (straight-through), so a pruned weight can come back
 // when the masks are recomputed.
@@ -26,13 +33,59 @@
 
 import { ModelConfig } from '../model/types';
 import { gemm } from './gemm';
-import { fakeQuantize, fakeQuantizeFixed, fakeQuantizeLambda, Qat } from './qat';
+import { ACT_FORMAT_ORDER, fakeQuantize, fakeQuantizeFixed, fakeQuantizeLambda, Qat } from './qat';
 import { BN_EPS, BN_MOMENTUM, Discrete, discretize, LayerParams, Masks, TrainParams, zerosLike } from './params';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 function masked(w: Float64Array, m?: Uint8Array): Float64Array {
   return m ? Float64Array.from(w, (x, i) => (m[i] ? x : 0)) : w;
+}
+
+/** Saturation bounds of an int16 activation at frac f: [−32768, 32767]·2^−f. */
+interface Bounds {
+  lo: number;
+  hi: number;
+}
+const boundsOf = (frac: number): Bounds => ({ lo: -32768 * 2 ** -frac, hi: 32767 * 2 ** -frac });
+
+/** The activation formats to saturate at, from fixed QAT grids that carry them (else none). */
+interface ActBounds {
+  input: Bounds;
+  encoder: Bounds;
+  output: Bounds;
+  layers: Record<(typeof ACT_FORMAT_ORDER)[number], Bounds>[];
+}
+function actBounds(qat: Qat, layers: number): ActBounds | undefined {
+  if (typeof qat === 'boolean' || !qat.has('act.encoder')) return undefined;
+  const one = (k: string): Bounds => boundsOf(qat.get(k)![0]);
+  return {
+    input: one('act.input'),
+    encoder: one('act.encoder'),
+    output: one('act.output'),
+    layers: Array.from({ length: layers }, (_, i) => {
+      const f = qat.get(`act.layers.${i}`)!;
+      return Object.fromEntries(ACT_FORMAT_ORDER.map((k, j) => [k, boundsOf(f[j])])) as ActBounds['layers'][number];
+    }),
+  };
+}
+
+/** Clamp a[i] into b in place; the positions clamped (undefined: none, or no bounds). */
+function saturate(a: Float64Array, b: Bounds | undefined): Uint8Array | undefined {
+  if (!b) return undefined;
+  let mask: Uint8Array | undefined;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (x >= b.lo && x <= b.hi) continue;
+    a[i] = x < b.lo ? b.lo : b.hi;
+    (mask ??= new Uint8Array(a.length))[i] = 1;
+  }
+  return mask;
+}
+
+/** g[i] = 0 where a value was saturated (its gradient). */
+function zeroAt(g: Float64Array, mask: Uint8Array | undefined): void {
+  if (mask) for (let i = 0; i < g.length; i++) if (mask[i]) g[i] = 0;
 }
 
 interface LayerEff {
@@ -62,6 +115,8 @@ interface Effective {
  */
 export function effective(p: TrainParams, masks: Masks, qat: Qat = false): Effective {
   const { d_model: H, d_state: P } = p.config;
+  // Fixed grids with activation formats only (`act.*`): the weights stay float.
+  if (qat && qat !== true && !qat.has('encoder.weight')) qat = false;
   /** One or two (re, im) arrays onto their grid: the quantizer's choice now, or the fixed one. */
   const grid = (ws: Float64Array[], what: string): Float64Array[] => {
     if (qat === true) return fakeQuantize(ws, 127, what);
@@ -123,6 +178,8 @@ interface LayerTape {
   smaY?: Float64Array;
   smaP?: Float64Array;
   smaM?: Uint8Array;
+  /** Where the base's activation formats saturated v, s, y, the gate's pre-activation and the block output (a: act′ is 0 there). */
+  sat: { v?: Uint8Array; s?: Uint8Array; y?: Uint8Array; g?: Uint8Array; u?: Uint8Array };
 }
 
 export interface Tape {
@@ -141,6 +198,9 @@ export interface Tape {
   layers: LayerTape[];
   /** Residual stream after the last layer [N·T, H]. */
   uLast: Float64Array;
+  /** Where the encoder output and the model output saturated. */
+  encSat?: Uint8Array;
+  outSat?: Uint8Array;
 }
 
 /** Every row of out [rows, cols] set to `row`. */
@@ -185,14 +245,18 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
   const M = N * T;
   const x = new Float64Array(M * d_in);
   inputs.forEach((xs, n) => x.set(xs.subarray(0, T * d_in), n * T * d_in));
+  const act = actBounds(qat, p.layers.length);
+  saturate(x, act?.input);
   // Encoder: the bias first, then the product, as a dot product would add them.
   const encPre = fillRows(new Float64Array(M * H), M, p.encB);
   gemm.nt(x, eff.encW, encPre, M, H, d_in, true);
+  const encSat = saturate(encPre, act?.encoder);
   const u = new Float64Array(encPre);
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (u[i] < 0) u[i] = 0;
-  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn, sma));
+  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn, sma, act?.layers[l]));
   const out = fillRows(new Float64Array(M * d_out), M, p.decB);
   gemm.nt(u, eff.decW, out, M, d_out, H, true);
+  const outSat = saturate(out, act?.output);
   const outputs = Array.from({ length: N }, (_, n) => out.slice(n * T * d_out, (n + 1) * T * d_out));
   // SMA: the rate penalty's value, and the hard activation rate, over this batch.
   let smaPenalty = 0;
@@ -208,11 +272,11 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
     smaPenalty += (sma.penalty * soft) / M;
     smaRate += hard / M / layers.length;
   }
-  return { outputs, tape: { T, N, bn, sma, eff, x, encPre, layers, uLast: u, smaPenalty, smaRate } };
+  return { outputs, tape: { T, N, bn, sma, eff, x, encPre, layers, uLast: u, smaPenalty, smaRate, encSat, outSat } };
 }
 
 /** One block on the stacked residual stream u [N·T, H], which it updates in place (u += z). */
-function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean, bn: BnMode, sma: SmaTraining): LayerTape {
+function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean, bn: BnMode, sma: SmaTraining, fmt?: ActBounds['layers'][number]): LayerTape {
   const { d_model: H, d_state: P, gate, act } = config;
   const M = N * T;
   const P2 = 2 * P;
@@ -243,6 +307,7 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
       v[i] = L.gamma[h] * xh + L.beta[h];
     }
   }
+  const sat: LayerTape['sat'] = { v: saturate(v, fmt?.v) };
   // B̄ v for every step, then s_t = Λ̄ s_{t−1} + B̄ v_t in place, one sequence at a time.
   const s = new Float64Array(M * P2);
   gemm.nt(v, E.bb, s, M, P2, H, false);
@@ -256,12 +321,31 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
         s[so + q] = lbRe[q] * pr - lbIm[q] * pi + s[so + q];
         s[so + P + q] = lbRe[q] * pi + lbIm[q] * pr + s[so + P + q];
       }
+      // The device saturates each step's state before the next step reads it.
+      if (fmt) {
+        for (let k = so; k < so + P2; k++) {
+          const x = s[k];
+          if (x >= fmt.s.lo && x <= fmt.s.hi) continue;
+          s[k] = x < fmt.s.lo ? fmt.s.lo : fmt.s.hi;
+          (sat.s ??= new Uint8Array(M * P2))[k] = 1;
+        }
+      }
+    }
+    if (fmt) {
+      // Step 0 (s = B̄ v, no history).
+      for (let k = n * T * P2; k < n * T * P2 + P2; k++) {
+        const x = s[k];
+        if (x >= fmt.s.lo && x <= fmt.s.hi) continue;
+        s[k] = x < fmt.s.lo ? fmt.s.lo : fmt.s.hi;
+        (sat.s ??= new Uint8Array(M * P2))[k] = 1;
+      }
     }
   }
   // y = D v + Re(C s); a = act(y), keeping act′(y) for the backward pass.
   const y = new Float64Array(M * H);
   for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) y[r * H + h] = E.D[h] * v[r * H + h];
   gemm.nt(s, E.cc, y, M, H, P2, true);
+  sat.y = saturate(y, fmt?.y);
   // SMA: d = l₁ − l₀ from y (before the activation overwrites it); m = [d > 0], p₁ = σ(d/τ).
   let smaY: Float64Array | undefined;
   let smaP: Float64Array | undefined;
@@ -287,6 +371,9 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
       actGrad[i] = 0.5 * (1 + th) + 0.5 * yi * (1 - th * th) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * yi * yi);
       a[i] = 0.5 * yi * (1 + th);
     }
+    // The GELU table's outputs are int16 at frac a: a saturated a has no gradient.
+    const aSat = saturate(a, fmt?.a);
+    zeroAt(actGrad, aSat);
   } else {
     for (let i = 0; i < M * H; i++) {
       const yi = y[i];
@@ -297,16 +384,19 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
   // z = gate ? a ⊙ σ(W_g a + b_g) : a; u += z
   if (!gate) {
     for (let i = 0; i < M * H; i++) u[i] += a[i];
-    return { mean, invStd, xhat, v, s, actGrad, a: new Float64Array(0), sig: new Float64Array(0) };
+    sat.u = saturate(u, fmt?.uOut);
+    return { mean, invStd, xhat, v, s, actGrad, a: new Float64Array(0), sig: new Float64Array(0), sat };
   }
   const sig = fillRows(new Float64Array(M * H), M, L.gateB!);
   gemm.nt(a, E.gateW!, sig, M, H, H, true);
+  sat.g = saturate(sig, fmt?.g);
   for (let i = 0; i < M * H; i++) {
     sig[i] = 1 / (1 + Math.exp(-sig[i]));
     // SMA: a skipped step passes a through (its σ is still taken: the STE needs a ⊙ σ − a).
     u[i] += smaM && !smaM[Math.floor(i / H)] ? a[i] : a[i] * sig[i];
   }
-  return { mean, invStd, xhat, v, s, actGrad, a, sig, ...(smaM ? { smaY, smaP, smaM } : {}) };
+  sat.u = saturate(u, fmt?.uOut);
+  return { mean, invStd, xhat, v, s, actGrad, a, sig, sat, ...(smaM ? { smaY, smaP, smaM } : {}) };
 }
 
 /** Gradients of Σ_n ⟨gradOutputs[n], outputs[n]⟩ with respect to every trainable parameter. */
@@ -321,6 +411,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
   gradOutputs.forEach((go, n) => {
     for (let i = 0, o = n * T * d_out; i < T * d_out; i++) gOut[o + i] = go[i];
   });
+  zeroAt(gOut, tape.outSat);
   addColumnSums(gOut, M, d_out, g.decB);
   gemm.tn(gOut, tape.uLast, g.decW, d_out, H, M, true);
   const gu = new Float64Array(M * H);
@@ -329,6 +420,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
   for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T, tape.bn, tape.sma);
   // Encoder.
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (tape.encPre[i] < 0) gu[i] = 0;
+  zeroAt(gu, tape.encSat);
   addColumnSums(gu, M, H, g.encB);
   gemm.tn(gu, tape.x, g.encW, H, d_in, M, true);
   return g;
@@ -340,6 +432,8 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   const M = N * T;
   const P2 = 2 * P;
   const { xhat, v, s, actGrad } = tp;
+  // The block output saturated: nothing flows back through it, to the residual or to z.
+  zeroAt(gu, tp.sat.u);
   const gy = new Float64Array(M * H);
   const gv = new Float64Array(M * H);
   const gs = new Float64Array(M * P2);
@@ -357,6 +451,7 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
       gg[i] = gu[i] * tp.a[i] * sg * (1 - sg);
       gy[i] = gu[i] * sg;
     }
+    zeroAt(gg, tp.sat.g);
     addColumnSums(gg, M, H, G.gateB!);
     gemm.tn(gg, tp.a, G.gateW!, H, H, M, true);
     gemm.nn(gg, E.gateW!, gy, M, H, H, true);
@@ -387,6 +482,7 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   } else {
     for (let i = 0; i < M * H; i++) gy[i] = gu[i] * actGrad[i];
   }
+  zeroAt(gy, tp.sat.y);
   for (let r = 0; r < M; r++) {
     for (let h = 0; h < H; h++) {
       const i = r * H + h;
@@ -405,6 +501,7 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   }
   // Reverse scan: gs_t = direct_t + conj(Λ̄) gs_{t+1}, in place; Λ̄'s gradient from s_{t−1}.
   const { lbRe, lbIm } = E.d;
+  const sSat = tp.sat.s;
   const dlbRe = new Float64Array(P);
   const dlbIm = new Float64Array(P);
   for (let n = 0; n < N; n++) {
@@ -418,9 +515,12 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
           const ci = gs[so + P2 + P + q];
           nr = nr + lbRe[q] * cr + lbIm[q] * ci;
           ni = ni - lbIm[q] * cr + lbRe[q] * ci;
-          gs[so + q] = nr;
-          gs[so + P + q] = ni;
         }
+        // A saturated component: its value no longer depends on s_{t−1} or B̄ v_t.
+        if (sSat && sSat[so + q]) nr = 0;
+        if (sSat && sSat[so + P + q]) ni = 0;
+        gs[so + q] = nr;
+        gs[so + P + q] = ni;
         if (t > 0) {
           const pr = s[so - P2 + q];
           const pi = s[so - P2 + P + q];
@@ -434,6 +534,7 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   const dbb = new Float64Array(P2 * H);
   gemm.tn(gs, v, dbb, P2, H, M, false);
   gemm.nn(gs, E.bb, gv, M, H, P2, true);
+  zeroAt(gv, tp.sat.v);
   // BatchNorm: v = γ x̂ + β, x̂ = (x − μ)·invStd; with frozen statistics (bn 'running') μ and
   // invStd are constants, so ∂x = γ·invStd·∂v and nothing flows through the statistics.
   if (bn === 'running') {

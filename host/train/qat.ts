@@ -47,7 +47,10 @@ export function fakeQuantizeLambda(re: Float64Array, im: Float64Array): [Float64
 /**
  * Fixed grids: the row fracs of an existing w8a16 model (tuning onto a deployed base, whose
  * scales a patch cannot change). Keys: `encoder.weight`, `decoder.weight`, `layers.i.ssm.B`,
- * `layers.i.ssm.C`, `layers.i.gate.weight` (one frac per row), `layers.i.ssm.D` (one).
+ * `layers.i.ssm.C`, `layers.i.gate.weight` (one frac per row), `layers.i.ssm.D` (one); and the
+ * int16 activation formats the forward pass saturates at, as the device does (backprop.ts):
+ * `act.input`, `act.encoder`, `act.output` (one frac each) and `act.layers.i` (the fracs of
+ * v, s, y, a, g and the block output, ACT_FORMAT_ORDER).
  */
 export type QatGrids = Map<string, Int8Array>;
 
@@ -61,9 +64,16 @@ export function gridsOf(q: QuantModel): QatGrids {
     g.set(`layers.${i}.ssm.C`, L.C_re.rowFrac.slice());
     g.set(`layers.${i}.ssm.D`, Int8Array.of(L.dFrac));
     if (L.gateWeight) g.set(`layers.${i}.gate.weight`, L.gateWeight.rowFrac.slice());
+    g.set(`act.layers.${i}`, Int8Array.from(ACT_FORMAT_ORDER, (k) => L.fmt[k]));
   });
+  g.set('act.input', Int8Array.of(q.inputFrac));
+  g.set('act.encoder', Int8Array.of(q.encoderFrac));
+  g.set('act.output', Int8Array.of(q.outputFrac));
   return g;
 }
+
+/** The order of a layer's activation fracs under `act.layers.i`. */
+export const ACT_FORMAT_ORDER = ['v', 's', 'y', 'a', 'g', 'uOut'] as const;
 
 /**
  * Copies of `arrays` ([rows, cols] row-major, or vectors with one frac) on fixed row grids:

@@ -193,6 +193,22 @@ export function fullTrainable(p: TrainParams, masks: Masks): Map<string, Uint8Ar
   return out;
 }
 
+/** Bias vectors `--biases` adds to what trains (BitFit, Ben Zaken et al. 2022): each a handful of parameters. */
+export const BIAS_GROUPS = ['decoder', 'encoder', 'norm', 'gate'] as const;
+export type BiasGroup = (typeof BIAS_GROUPS)[number];
+
+/** decoder.bias, encoder.bias, every layer's norm shift (β) or gate bias, whole. */
+export function biasTrainable(p: TrainParams, groups: readonly BiasGroup[]): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  const names = new Set<string>();
+  for (const g of groups) {
+    if (g === 'decoder' || g === 'encoder') names.add(`${g}.bias`);
+    else p.layers.forEach((_, i) => names.add(g === 'norm' ? `layers.${i}.norm.beta` : `layers.${i}.gate.bias`));
+  }
+  for (const r of paramRefs(p)) if (names.has(r.name)) out.set(r.name, new Uint8Array(r.value.length).fill(1));
+  return out;
+}
+
 /** Parameters of a model as deployed: nonzero matrix entries plus every vector entry (biases, norm, Λ re/im, D). */
 export function deployedParameters(model: Model): number {
   const nz = (m: Model['encoderWeight']): number => {
@@ -260,6 +276,8 @@ export interface TuneArgs {
   loraRank?: number;
   /** SDT: optimizer steps of the importance warm-up. */
   warmupSteps: number;
+  /** sdt and lora: these bias vectors train too. */
+  biases?: readonly BiasGroup[];
   /**
    * Tune through these fixed w8a16 grids (the deployed base's, qat.ts gridsOf): every forward
    * pass uses the weights as quantizeOnto will store them, and after every update the weights
@@ -303,7 +321,7 @@ function countTrainable(trainable: Map<string, Uint8Array>): number {
   return n;
 }
 
-export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank'>): void {
+export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank' | 'biases'>): void {
   const { d_model: H, d_state: P, d_in, d_out } = a.base.config;
   if (d_in !== a.task.dIn || d_out !== a.task.dOut) {
     throw new SparrowError(`the base model has d_in ${d_in} and d_out ${d_out}; task ${a.task.name} needs ${a.task.dIn} and ${a.task.dOut}`);
@@ -317,6 +335,8 @@ export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'ch
   }
   if (a.method === 'lora' && !a.loraRank) throw new SparrowError('--method lora needs --lora-rank');
   if (a.method === 'full' && a.loraRank) throw new SparrowError('--lora-rank does not go with --method full (every weight trains)');
+  if (a.biases?.length && a.method === 'full') throw new SparrowError('--biases does not go with --method full (every bias trains)');
+  if (a.biases?.includes('gate') && !a.base.config.gate) throw new SparrowError('--biases gate: the base model has no gate');
 }
 
 export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
@@ -357,6 +377,7 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
     } else {
       trainable = fullTrainable(params, masks);
     }
+    if (a.biases?.length) for (const [name, m] of biasTrainable(params, a.biases)) trainable.set(name, m);
     if (a.loraRank) {
       adapter = decoderLora(params, masks.get('decoder.weight'), a.loraRank, o.seed);
       trainable.set('decoder.lora_u', new Uint8Array(adapter.refs[0].value.length).fill(1));

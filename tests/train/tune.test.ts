@@ -23,7 +23,7 @@ import { discretize, exportModel, importModel, initParams, paramRefs, zerosLike 
 import { makeTask, TaskSpec } from '../../host/train/tasks';
 import { computeMasks } from '../../host/train/trainer';
 import { parseClasses, parseNoises, taskSpec } from '../../host/cli/train';
-import { decoderLora, deployedParameters, dimensionScores, fullTrainable, runTune, sdtTrainable, selectDimensions, topK, TuneArgs } from '../../host/train/tune';
+import { biasTrainable, decoderLora, deployedParameters, dimensionScores, fullTrainable, runTune, sdtTrainable, selectDimensions, topK, TuneArgs } from '../../host/train/tune';
 import { centralDifference } from '../helpers/fd';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'sparrow.cjs');
@@ -266,6 +266,29 @@ describe('runTune on a small denoising task', () => {
     expect(Array.from(r.model.decoderBias)).toEqual(Array.from(base.decoderBias));
   }, 60_000);
 
+  test('LoRA with --biases decoder,norm: those biases move, whole; every other vector is the base', async () => {
+    const r = await runTune(args({ method: 'lora', loraRank: 1, biases: ['decoder', 'norm'] }), ui);
+    // rank 1 (d_out + H) + decoder bias (d_out) + each layer's norm shift (H).
+    expect(r.trainable).toBe(task.dOut + 8 + task.dOut + 2 * 8);
+    expect(maxAbsDiff(r.model.decoderBias, base.decoderBias)).toBeGreaterThan(0);
+    expect(Array.from(r.model.encoderBias)).toEqual(Array.from(base.encoderBias));
+    r.model.layers.forEach((L, l) => {
+      const B = base.layers[l];
+      // The shift is β folded with the frozen statistics: it moves; the scale (γ) does not.
+      expect(maxAbsDiff(L.normShift, B.normShift)).toBeGreaterThan(0);
+      expect(Array.from(L.normScale)).toEqual(Array.from(B.normScale));
+      expect(Array.from(L.D)).toEqual(Array.from(B.D));
+    });
+  }, 60_000);
+
+  test('biasTrainable: exactly the named vectors, whole', () => {
+    const q = initParams({ ...config, gate: true }, 3);
+    const t = biasTrainable(q, ['encoder', 'gate']);
+    expect([...t.keys()].sort()).toEqual(['encoder.bias', 'layers.0.gate.bias', 'layers.1.gate.bias']);
+    for (const m of t.values()) expect(m.every((x) => x === 1)).toBe(true);
+    expect(t.get('encoder.bias')!.length).toBe(8);
+  });
+
   test('full fine-tuning keeps the sparsity pattern of every matrix', async () => {
     const r = await runTune(args({ method: 'full' }), ui);
     expect(r.trainable).toBe(deployedParameters(base));
@@ -283,6 +306,8 @@ describe('runTune on a small denoising task', () => {
     await expect(runTune(args({ channels: 9, states: 1 }), ui)).rejects.toThrow("--channels 9 is more than the model's 8 channels");
     await expect(runTune(args({ method: 'lora' }), ui)).rejects.toThrow('--method lora needs --lora-rank');
     await expect(runTune(args({ method: 'full', loraRank: 2 }), ui)).rejects.toThrow('--lora-rank does not go with --method full');
+    await expect(runTune(args({ method: 'full', biases: ['decoder'] }), ui)).rejects.toThrow('--biases does not go with --method full');
+    await expect(runTune(args({ channels: 2, states: 2, biases: ['gate'] }), ui)).rejects.toThrow('--biases gate: the base model has no gate');
     const other = makeTask({ ...spec, nFft: 64 });
     await expect(runTune(args({ task: other, method: 'full' }), ui)).rejects.toThrow(/task denoise needs 33 and 33/);
   });
@@ -395,6 +420,8 @@ describe('sparrow tune (CLI)', () => {
     [['tune', 'base.safetensors', ...TASK, '-o', 'x.safetensors'], /base\.safetensors: --method sdt needs --channels and --states/],
     [['tune', 'base.safetensors', ...TASK, '--channels', '2', '--states', '7', '-o', 'x.safetensors'], /--states 7 is more than the model's 6 states/],
     [['tune', 'base.safetensors', '--task', 'sfmnist', '--data-dir', 'nowhere', '--method', 'full', '-o', 'x.safetensors'], /nowhere/],
+    [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--biases', 'decoder,bogus', '-o', 'x.safetensors'], /'bogus' is not one of decoder, encoder, norm, gate/],
+    [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--biases', 'gate', '-o', 'x.safetensors'], /--biases gate: the base model has no gate/],
   ])('refuses %j in one line', (argv, message) => {
     const r = sparrow(...(argv as string[]));
     expect(r.status).not.toBe(0);
