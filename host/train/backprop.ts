@@ -16,9 +16,13 @@
 // Activation formats: tuning onto a deployed base (fixed QAT grids with `act.*` formats,
 // qat.ts gridsOf) saturates every int16 activation where the device does (host/reference/
 // int.ts: input, encoder output, v, s, y, a, the gate's pre-activation, each block's output,
-// the model output) at ±32767·2^−frac of the base's format, and the gradient of a saturated
-// value is 0: tuning sees what the device computes when a tensor outgrows its format, and
-// learns to stay inside it (a patch cannot change the formats).
+// the model output) at ±32767·2^−frac of the base's format: tuning sees what the device
+// computes when a tensor outgrows its format. A saturated value passes nothing back from
+// downstream (it no longer depends on its inputs); instead the loss gains a range penalty,
+// SATURATION_PENALTY · Σ (excess / limit)² per sequence over every saturated value, whose
+// gradient pulls the value back inside its format (a patch cannot change the formats).
+// Without it a saturated value could never come back: a logit stuck at the limit ties with
+// the others and gets no gradient to leave it.
 //
 // Masks: the forward pass uses W ⊙ M; the backward pass hands the gradient of
 // W ⊙ M to W unmasked (straight-through), so a pruned weight can come back
@@ -70,22 +74,46 @@ function actBounds(qat: Qat, layers: number): ActBounds | undefined {
   };
 }
 
-/** Clamp a[i] into b in place; the positions clamped (undefined: none, or no bounds). */
-function saturate(a: Float64Array, b: Bounds | undefined): Uint8Array | undefined {
-  if (!b) return undefined;
-  let mask: Uint8Array | undefined;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i];
-    if (x >= b.lo && x <= b.hi) continue;
-    a[i] = x < b.lo ? b.lo : b.hi;
-    (mask ??= new Uint8Array(a.length))[i] = 1;
-  }
-  return mask;
+/** Weight of the range penalty (per sequence, in units of the task loss). */
+export const SATURATION_PENALTY = 1;
+
+/** Where a tensor saturated: excess[i] = value − its clamp (0: inside), and the format's limit. */
+interface Saturated {
+  excess: Float64Array;
+  limit: number;
 }
 
-/** g[i] = 0 where a value was saturated (its gradient). */
-function zeroAt(g: Float64Array, mask: Uint8Array | undefined): void {
-  if (mask) for (let i = 0; i < g.length; i++) if (mask[i]) g[i] = 0;
+/** Σ (excess / limit)² over every saturated value of a forward pass. */
+interface PenaltySum {
+  sum: number;
+}
+
+/** Clamp a[k] into b in place for k in [from, to) (default all); records the excess into `into` and the penalty into `pen`. */
+function saturateRange(a: Float64Array, b: Bounds, pen: PenaltySum, into: Saturated | undefined, from = 0, to = a.length): Saturated | undefined {
+  for (let i = from; i < to; i++) {
+    const x = a[i];
+    if (x >= b.lo && x <= b.hi) continue;
+    const c = x < b.lo ? b.lo : b.hi;
+    a[i] = c;
+    into ??= { excess: new Float64Array(a.length), limit: b.hi };
+    into.excess[i] = x - c;
+    pen.sum += ((x - c) / b.hi) ** 2;
+  }
+  return into;
+}
+
+function saturate(a: Float64Array, b: Bounds | undefined, pen: PenaltySum): Saturated | undefined {
+  return b ? saturateRange(a, b, pen, undefined) : undefined;
+}
+
+/**
+ * The gradient of a saturated value: nothing from downstream, the range penalty's own
+ * (2·SATURATION_PENALTY·excess / limit², over `n` sequences).
+ */
+function atSaturated(g: Float64Array, sat: Saturated | undefined, n: number): void {
+  if (!sat) return;
+  const k = (2 * SATURATION_PENALTY) / (n * sat.limit * sat.limit);
+  for (let i = 0; i < g.length; i++) if (sat.excess[i] !== 0) g[i] = k * sat.excess[i];
 }
 
 interface LayerEff {
@@ -178,8 +206,8 @@ interface LayerTape {
   smaY?: Float64Array;
   smaP?: Float64Array;
   smaM?: Uint8Array;
-  /** Where the base's activation formats saturated v, s, y, the gate's pre-activation and the block output (a: act′ is 0 there). */
-  sat: { v?: Uint8Array; s?: Uint8Array; y?: Uint8Array; g?: Uint8Array; u?: Uint8Array };
+  /** Where the base's activation formats saturated v, s, y, a, the gate's pre-activation and the block output. */
+  sat: { v?: Saturated; s?: Saturated; y?: Saturated; a?: Saturated; g?: Saturated; u?: Saturated };
 }
 
 export interface Tape {
@@ -199,8 +227,10 @@ export interface Tape {
   /** Residual stream after the last layer [N·T, H]. */
   uLast: Float64Array;
   /** Where the encoder output and the model output saturated. */
-  encSat?: Uint8Array;
-  outSat?: Uint8Array;
+  encSat?: Saturated;
+  outSat?: Saturated;
+  /** SATURATION_PENALTY · Σ (excess / limit)² / N over every saturated activation (add it to the batch loss). */
+  satPenalty: number;
 }
 
 /** Every row of out [rows, cols] set to `row`. */
@@ -246,17 +276,19 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
   const x = new Float64Array(M * d_in);
   inputs.forEach((xs, n) => x.set(xs.subarray(0, T * d_in), n * T * d_in));
   const act = actBounds(qat, p.layers.length);
-  saturate(x, act?.input);
+  const pen: PenaltySum = { sum: 0 };
+  // The input is data: it saturates, with nothing to learn about it.
+  saturate(x, act?.input, { sum: 0 });
   // Encoder: the bias first, then the product, as a dot product would add them.
   const encPre = fillRows(new Float64Array(M * H), M, p.encB);
   gemm.nt(x, eff.encW, encPre, M, H, d_in, true);
-  const encSat = saturate(encPre, act?.encoder);
+  const encSat = saturate(encPre, act?.encoder, pen);
   const u = new Float64Array(encPre);
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (u[i] < 0) u[i] = 0;
-  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn, sma, act?.layers[l]));
+  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn, sma, act?.layers[l], pen));
   const out = fillRows(new Float64Array(M * d_out), M, p.decB);
   gemm.nt(u, eff.decW, out, M, d_out, H, true);
-  const outSat = saturate(out, act?.output);
+  const outSat = saturate(out, act?.output, pen);
   const outputs = Array.from({ length: N }, (_, n) => out.slice(n * T * d_out, (n + 1) * T * d_out));
   // SMA: the rate penalty's value, and the hard activation rate, over this batch.
   let smaPenalty = 0;
@@ -272,11 +304,11 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
     smaPenalty += (sma.penalty * soft) / M;
     smaRate += hard / M / layers.length;
   }
-  return { outputs, tape: { T, N, bn, sma, eff, x, encPre, layers, uLast: u, smaPenalty, smaRate, encSat, outSat } };
+  return { outputs, tape: { T, N, bn, sma, eff, x, encPre, layers, uLast: u, smaPenalty, smaRate, encSat, outSat, satPenalty: (SATURATION_PENALTY * pen.sum) / N } };
 }
 
 /** One block on the stacked residual stream u [N·T, H], which it updates in place (u += z). */
-function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean, bn: BnMode, sma: SmaTraining, fmt?: ActBounds['layers'][number]): LayerTape {
+function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float64Array, N: number, T: number, updateStats: boolean, bn: BnMode, sma: SmaTraining, fmt: ActBounds['layers'][number] | undefined, pen: PenaltySum): LayerTape {
   const { d_model: H, d_state: P, gate, act } = config;
   const M = N * T;
   const P2 = 2 * P;
@@ -307,12 +339,14 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
       v[i] = L.gamma[h] * xh + L.beta[h];
     }
   }
-  const sat: LayerTape['sat'] = { v: saturate(v, fmt?.v) };
+  const sat: LayerTape['sat'] = { v: saturate(v, fmt?.v, pen) };
   // B̄ v for every step, then s_t = Λ̄ s_{t−1} + B̄ v_t in place, one sequence at a time.
   const s = new Float64Array(M * P2);
   gemm.nt(v, E.bb, s, M, P2, H, false);
   const { lbRe, lbIm } = E.d;
   for (let n = 0; n < N; n++) {
+    // Step 0 (s = B̄ v, no history), saturated before step 1 reads it.
+    if (fmt) sat.s = saturateRange(s, fmt.s, pen, sat.s, n * T * P2, n * T * P2 + P2);
     for (let t = 1; t < T; t++) {
       const so = (n * T + t) * P2;
       for (let q = 0; q < P; q++) {
@@ -322,30 +356,14 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
         s[so + P + q] = lbRe[q] * pi + lbIm[q] * pr + s[so + P + q];
       }
       // The device saturates each step's state before the next step reads it.
-      if (fmt) {
-        for (let k = so; k < so + P2; k++) {
-          const x = s[k];
-          if (x >= fmt.s.lo && x <= fmt.s.hi) continue;
-          s[k] = x < fmt.s.lo ? fmt.s.lo : fmt.s.hi;
-          (sat.s ??= new Uint8Array(M * P2))[k] = 1;
-        }
-      }
-    }
-    if (fmt) {
-      // Step 0 (s = B̄ v, no history).
-      for (let k = n * T * P2; k < n * T * P2 + P2; k++) {
-        const x = s[k];
-        if (x >= fmt.s.lo && x <= fmt.s.hi) continue;
-        s[k] = x < fmt.s.lo ? fmt.s.lo : fmt.s.hi;
-        (sat.s ??= new Uint8Array(M * P2))[k] = 1;
-      }
+      if (fmt) sat.s = saturateRange(s, fmt.s, pen, sat.s, so, so + P2);
     }
   }
   // y = D v + Re(C s); a = act(y), keeping act′(y) for the backward pass.
   const y = new Float64Array(M * H);
   for (let r = 0; r < M; r++) for (let h = 0; h < H; h++) y[r * H + h] = E.D[h] * v[r * H + h];
   gemm.nt(s, E.cc, y, M, H, P2, true);
-  sat.y = saturate(y, fmt?.y);
+  sat.y = saturate(y, fmt?.y, pen);
   // SMA: d = l₁ − l₀ from y (before the activation overwrites it); m = [d > 0], p₁ = σ(d/τ).
   let smaY: Float64Array | undefined;
   let smaP: Float64Array | undefined;
@@ -371,9 +389,8 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
       actGrad[i] = 0.5 * (1 + th) + 0.5 * yi * (1 - th * th) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * yi * yi);
       a[i] = 0.5 * yi * (1 + th);
     }
-    // The GELU table's outputs are int16 at frac a: a saturated a has no gradient.
-    const aSat = saturate(a, fmt?.a);
-    zeroAt(actGrad, aSat);
+    // The GELU table's outputs are int16 at frac a.
+    sat.a = saturate(a, fmt?.a, pen);
   } else {
     for (let i = 0; i < M * H; i++) {
       const yi = y[i];
@@ -384,18 +401,18 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
   // z = gate ? a ⊙ σ(W_g a + b_g) : a; u += z
   if (!gate) {
     for (let i = 0; i < M * H; i++) u[i] += a[i];
-    sat.u = saturate(u, fmt?.uOut);
+    sat.u = saturate(u, fmt?.uOut, pen);
     return { mean, invStd, xhat, v, s, actGrad, a: new Float64Array(0), sig: new Float64Array(0), sat };
   }
   const sig = fillRows(new Float64Array(M * H), M, L.gateB!);
   gemm.nt(a, E.gateW!, sig, M, H, H, true);
-  sat.g = saturate(sig, fmt?.g);
+  sat.g = saturate(sig, fmt?.g, pen);
   for (let i = 0; i < M * H; i++) {
     sig[i] = 1 / (1 + Math.exp(-sig[i]));
     // SMA: a skipped step passes a through (its σ is still taken: the STE needs a ⊙ σ − a).
     u[i] += smaM && !smaM[Math.floor(i / H)] ? a[i] : a[i] * sig[i];
   }
-  sat.u = saturate(u, fmt?.uOut);
+  sat.u = saturate(u, fmt?.uOut, pen);
   return { mean, invStd, xhat, v, s, actGrad, a, sig, sat, ...(smaM ? { smaY, smaP, smaM } : {}) };
 }
 
@@ -411,7 +428,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
   gradOutputs.forEach((go, n) => {
     for (let i = 0, o = n * T * d_out; i < T * d_out; i++) gOut[o + i] = go[i];
   });
-  zeroAt(gOut, tape.outSat);
+  atSaturated(gOut, tape.outSat, N);
   addColumnSums(gOut, M, d_out, g.decB);
   gemm.tn(gOut, tape.uLast, g.decW, d_out, H, M, true);
   const gu = new Float64Array(M * H);
@@ -420,7 +437,7 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
   for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T, tape.bn, tape.sma);
   // Encoder.
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (tape.encPre[i] < 0) gu[i] = 0;
-  zeroAt(gu, tape.encSat);
+  atSaturated(gu, tape.encSat, N);
   addColumnSums(gu, M, H, g.encB);
   gemm.tn(gu, tape.x, g.encW, H, d_in, M, true);
   return g;
@@ -432,8 +449,8 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   const M = N * T;
   const P2 = 2 * P;
   const { xhat, v, s, actGrad } = tp;
-  // The block output saturated: nothing flows back through it, to the residual or to z.
-  zeroAt(gu, tp.sat.u);
+  // The block output saturated: nothing flows back through it from downstream, to the residual or to z.
+  atSaturated(gu, tp.sat.u, N);
   const gy = new Float64Array(M * H);
   const gv = new Float64Array(M * H);
   const gs = new Float64Array(M * P2);
@@ -451,10 +468,12 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
       gg[i] = gu[i] * tp.a[i] * sg * (1 - sg);
       gy[i] = gu[i] * sg;
     }
-    zeroAt(gg, tp.sat.g);
+    atSaturated(gg, tp.sat.g, N);
     addColumnSums(gg, M, H, G.gateB!);
     gemm.tn(gg, tp.a, G.gateW!, H, H, M, true);
     gemm.nn(gg, E.gateW!, gy, M, H, H, true);
+    // gy holds ∂/∂a here; a saturated a takes the range penalty's instead.
+    atSaturated(gy, tp.sat.a, N);
     for (let i = 0; i < M * H; i++) gy[i] *= actGrad[i];
     if (m) {
       // ∂L/∂m = Σ_h gz (a σ − a), straight through p₁: ∂L/∂d = (∂L/∂m + penalty/M) p₁(1 − p₁)/τ.
@@ -480,9 +499,11 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
       }
     }
   } else {
-    for (let i = 0; i < M * H; i++) gy[i] = gu[i] * actGrad[i];
+    gy.set(gu);
+    atSaturated(gy, tp.sat.a, N);
+    for (let i = 0; i < M * H; i++) gy[i] *= actGrad[i];
   }
-  zeroAt(gy, tp.sat.y);
+  atSaturated(gy, tp.sat.y, N);
   for (let r = 0; r < M; r++) {
     for (let h = 0; h < H; h++) {
       const i = r * H + h;
@@ -502,6 +523,7 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   // Reverse scan: gs_t = direct_t + conj(Λ̄) gs_{t+1}, in place; Λ̄'s gradient from s_{t−1}.
   const { lbRe, lbIm } = E.d;
   const sSat = tp.sat.s;
+  const sK = sSat ? (2 * SATURATION_PENALTY) / (N * sSat.limit * sSat.limit) : 0;
   const dlbRe = new Float64Array(P);
   const dlbIm = new Float64Array(P);
   for (let n = 0; n < N; n++) {
@@ -516,9 +538,10 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
           nr = nr + lbRe[q] * cr + lbIm[q] * ci;
           ni = ni - lbIm[q] * cr + lbRe[q] * ci;
         }
-        // A saturated component: its value no longer depends on s_{t−1} or B̄ v_t.
-        if (sSat && sSat[so + q]) nr = 0;
-        if (sSat && sSat[so + P + q]) ni = 0;
+        // A saturated component: what reaches it from later steps and from y stops there; the
+        // range penalty's gradient goes on to s_{t−1} and B̄ v_t.
+        if (sSat && sSat.excess[so + q] !== 0) nr = sK * sSat.excess[so + q];
+        if (sSat && sSat.excess[so + P + q] !== 0) ni = sK * sSat.excess[so + P + q];
         gs[so + q] = nr;
         gs[so + P + q] = ni;
         if (t > 0) {
@@ -534,7 +557,7 @@ function backwardLayer(config: ModelConfig, L: LayerParams, G: LayerParams, E: L
   const dbb = new Float64Array(P2 * H);
   gemm.tn(gs, v, dbb, P2, H, M, false);
   gemm.nn(gs, E.bb, gv, M, H, P2, true);
-  zeroAt(gv, tp.sat.v);
+  atSaturated(gv, tp.sat.v, N);
   // BatchNorm: v = γ x̂ + β, x̂ = (x − μ)·invStd; with frozen statistics (bn 'running') μ and
   // invStd are constants, so ∂x = γ·invStd·∂v and nothing flows through the statistics.
   if (bn === 'running') {

@@ -93,7 +93,7 @@ export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices:
     return Float64Array.from(r.grad, (g) => g / examples.length);
   });
   if (!Number.isFinite(loss)) throw new SparrowError(`training diverged: loss is ${loss} at step ${step}; the last checkpoint is kept: lower --lr and resume it, or start over`);
-  return { grads: backwardBatch(p, tape, gradOut), loss: loss / examples.length + tape.smaPenalty, smaRate: tape.smaRate };
+  return { grads: backwardBatch(p, tape, gradOut), loss: loss / examples.length + tape.smaPenalty + tape.satPenalty, smaRate: tape.smaRate };
 }
 
 /** Per-example task metrics of test examples [from, to) with the exported model. */

@@ -1,6 +1,6 @@
 // Tuning through the base's activation formats (host/train/backprop.ts): the forward pass
 // saturates every int16 activation where the integer reference does, and the backward pass
-// is the gradient of that saturating function. Checked against central differences of the
+// is the gradient of that saturating function plus its range penalty. Checked against central differences of the
 // forward pass, and against the integer reference (host/reference/int.ts) on inputs that
 // drive the activations past the formats a calibration gave them.
 
@@ -46,25 +46,26 @@ const configs: [string, ModelConfig, BnMode][] = [
   ['relu, no gate', { d_in: 2, d_model: 3, d_state: 4, d_out: 3, n_layers: 1, act: 'relu', encoder_act: 'none', gate: false }, 'running'],
 ];
 
-test.each(configs)('%s: with every activation saturating somewhere, every gradient matches central differences of the saturating forward pass', (_, config, bn) => {
+test.each(configs)('%s: with every activation saturating somewhere, every gradient matches central differences of the saturating forward pass plus its range penalty', (_, config, bn) => {
   const { p, T, inputs, weights } = setup(config, 7);
   const grids = tightFormats(p, inputs, T);
   const masks: Masks = new Map();
   const lossOf = (q: TrainParams): number => {
-    const { outputs } = forwardBatch(q, masks, inputs, T, false, grids, bn);
-    let s = 0;
+    const { outputs, tape: t } = forwardBatch(q, masks, inputs, T, false, grids, bn);
+    let s = t.satPenalty;
     outputs.forEach((o, n) => o.forEach((v, i) => (s += v * weights[n][i])));
     return s;
   };
   const { tape } = forwardBatch(p, masks, inputs, T, false, grids, bn);
   // Not vacuous: every saturation point saturates somewhere.
-  const share = (m: Uint8Array | undefined): number => (m ? m.reduce((a, b) => a + b, 0) / m.length : 0);
+  const share = (m: { excess: Float64Array } | undefined): number => (m ? m.excess.reduce((a, e) => a + (e !== 0 ? 1 : 0), 0) / m.excess.length : 0);
   expect(share(tape.encSat)).toBeGreaterThan(0);
   expect(share(tape.outSat)).toBeGreaterThan(0);
-  const kinds = ['v', 's', 'y', 'u', ...(config.gate ? ['g'] : [])] as const;
+  const kinds = ['v', 's', 'y', 'u', ...(config.gate ? ['g', 'a'] : [])] as const;
   for (const k of kinds) expect(Math.max(...tape.layers.map((L) => share(L.sat[k as 'v'])))).toBeGreaterThan(0);
   const all = [tape.encSat, tape.outSat, ...tape.layers.flatMap((L) => kinds.map((k) => L.sat[k as 'v']))];
   expect(all.reduce((a, m) => a + share(m), 0) / all.length).toBeGreaterThan(0.02);
+  expect(tape.satPenalty).toBeGreaterThan(0);
 
   const g = backwardBatch(p, tape, weights);
   const gRefs = paramRefs(g);
