@@ -16,7 +16,10 @@ import { randomModel } from '../model/random';
 import { readSequence, writeSequence, formatSequenceCsv } from '../model/sequence';
 import { addBenchCommand } from './bench';
 import { addEmulateCommand } from './emulate';
-import { addTrainCommands } from './train';
+import { addTaskOptions, addTrainCommands, TaskCliOptions, taskSpec } from './train';
+import { makeTask } from '../train/tasks';
+import { CALIBRATION_EXAMPLES } from '../train/run';
+import { CalibrationSet } from '../compress/quantize';
 import { addTuneCommand } from './tune';
 import { isTrainWorker, runTrainWorker } from '../train/pool';
 import { addExportOnnxCommand } from './export_onnx';
@@ -116,7 +119,7 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  const quantize = program
     .command('quantize')
     .description('w8a16 post-training quantization with power-of-two scales; prints per-layer and output SQNR')
     .argument('<model>', 'float model .safetensors')
@@ -125,10 +128,18 @@ export function buildProgram(): Command {
     .option('--calib-random <steps>', 'calibrate on this many steps of N(0, 1) inputs instead', intArg(1, 10_000_000))
     .option('--per-channel', 'one scale per weight row instead of per matrix', false)
     .option('--seed <n>', 'seed of --calib-random', intArg(0, 2 ** 31 - 1), 0)
-    .option('--json', 'machine-readable output')
-    .action((modelPath: string, o: { out: string; calib?: string; calibRandom?: number; perChannel: boolean; seed: number; json?: boolean }) => {
-      if ((o.calib === undefined) === (o.calibRandom === undefined)) throw new SparrowError('quantize: give exactly one of --calib <file> or --calib-random <steps>');
-      const r = quantizeModelFile(modelPath, o.out, o);
+    .option('--json', 'machine-readable output');
+  addTaskOptions(quantize, false);
+  quantize.addHelpText('after', `\nWith --task, calibrates on the task's first ${CALIBRATION_EXAMPLES} training examples, as \`sparrow train --quantized\` does.`);
+  quantize.action((modelPath: string, o: { out: string; calib?: string; calibRandom?: number; perChannel: boolean; seed: number; json?: boolean } & TaskCliOptions) => {
+      const sources = [o.calib, o.calibRandom, o.task].filter((x) => x !== undefined).length;
+      if (sources !== 1) throw new SparrowError('quantize: give exactly one of --calib <file>, --calib-random <steps> or --task <name>');
+      let calibSet: CalibrationSet | undefined;
+      if (o.task) {
+        const task = makeTask(taskSpec(o));
+        calibSet = { sequences: Array.from({ length: Math.min(CALIBRATION_EXAMPLES, task.size('train')) }, (_, i) => ({ data: task.example('train', i).inputs, T: task.T })) };
+      }
+      const r = quantizeModelFile(modelPath, o.out, { ...o, ...(calibSet ? { calibSet } : {}) });
       print(!!o.json, r, () => [
         `wrote ${o.out} (w8a16: int8 weights, int16 activations and states, Q15 Λ, int32 accumulators)`,
         `SQNR against the float model on the ${r.sqnr.steps} calibration steps:`,

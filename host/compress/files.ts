@@ -19,6 +19,8 @@ export interface QuantizeFileOptions {
   calibRandom?: number;
   perChannel?: boolean;
   seed?: number;
+  /** … or these sequences (a task's first training examples, `quantize --task`), named for errors by `calibWhat`. */
+  calibSet?: CalibrationSet;
 }
 
 export interface QuantizeFileResult {
@@ -38,8 +40,13 @@ export function quantizeModelFile(input: string, output: string, opts: QuantizeF
     const rng = makeRng(opts.seed ?? 0);
     const T = opts.calibRandom;
     calib = { sequences: [{ data: Float64Array.from({ length: T * model.config.d_in }, () => rng.normal()), T }] };
+  } else if (opts.calibSet !== undefined) {
+    const dIn = model.config.d_in;
+    const bad = opts.calibSet.sequences.find((q) => q.data.length !== q.T * dIn);
+    if (bad) throw new SparrowError(`${input}: the task's inputs have ${bad.data.length / bad.T} values per step; the model takes d_in ${dIn}`);
+    calib = opts.calibSet;
   } else {
-    throw new SparrowError('quantize needs calibration data: --calib data.npy|data.csv or --calib-random N');
+    throw new SparrowError('quantize needs calibration data: --calib data.npy|data.csv, --calib-random N or --task …');
   }
   let q;
   try {

@@ -72,12 +72,34 @@ test('quantize → info → compile → run (float and --raw) through the CLI', 
   expect(raw.stdout.trim().split('\n').map((l) => l.split(',').map(Number))).toEqual([Array.from(ref.slice(0, 3)), Array.from(ref.slice(3, 6))]);
 });
 
+test("quantize --task calibrates on the task's first training examples: the integers `sparrow train --quantized` writes", () => {
+  const TASK = ['--task', 'denoise', '--noises', 'white', '--train-size', '40', '--test-size', '4'];
+  const t = sparrow('train', ...TASK, '--d-model', '8', '--d-state', '6', '--layers', '1', '--epochs', '1', '--batch', '8', '--threads', '1', '-o', 'dn.safetensors', '--quantized', 'dn-train.q.safetensors', '--quiet');
+  expect(t.stderr).toBe('');
+  expect(t.status).toBe(0);
+  const r = sparrow('quantize', 'dn.safetensors', ...TASK, '-o', 'dn.q.safetensors', '--json');
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const read = (f: string) => {
+    const m = parseAnyModel(new Uint8Array(fs.readFileSync(path.join(dir, f))), f);
+    if (m.kind !== 'quantized') throw new Error('expected a quantized model');
+    return { ...m.model, metadata: {} };
+  };
+  expect(serializeQuantModel(read('dn.q.safetensors'))).toEqual(serializeQuantModel(read('dn-train.q.safetensors')));
+  // Per-channel from the same examples: other (row) scales, same shapes.
+  expect(sparrow('quantize', 'dn.safetensors', ...TASK, '--per-channel', '-o', 'dn-pc.q.safetensors').status).toBe(0);
+  const pc = read('dn-pc.q.safetensors');
+  expect(new Set(pc.decoderWeight.rowFrac).size).toBeGreaterThan(1);
+}, 60_000);
+
 describe('bad input: one line, non-zero exit, no output file', () => {
   test.each([
     ['calibration of the wrong width', ['--calib', 'w.csv'], 'w.csv', '1,2,3\n4,5,6\n', 'd_in = 2'],
     ['calibration with NaN', ['--calib', 'n.csv'], 'n.csv', '1,2\nNaN,1\n', 'line 2, column 1'],
     ['calibration with zero rows', ['--calib', 'z.csv'], 'z.csv', 'a,b\n', 'zero time steps'],
     ['no calibration', [], '', '', 'exactly one of --calib'],
+    ['two calibrations', ['--calib-random', '10', '--task', 'denoise'], '', '', 'exactly one of --calib <file>, --calib-random <steps> or --task <name>'],
+    ["a task whose inputs the model does not take", ['--task', 'denoise', '--train-size', '2'], '', '', "f.safetensors: the task's inputs have 129 values per step; the model takes d_in 2"],
   ])('%s', (_name, args, file, content, fragment) => {
     if (file) fs.writeFileSync(path.join(dir, file), content);
     const r = sparrow('quantize', 'f.safetensors', '-o', 'never.safetensors', ...args);
