@@ -18,7 +18,8 @@ import { addBenchCommand } from './bench';
 import { addEmulateCommand } from './emulate';
 import { addTaskOptions, addTrainCommands, TaskCliOptions, taskSpec } from './train';
 import { makeTask } from '../train/tasks';
-import { CALIBRATION_EXAMPLES } from '../train/run';
+import { CALIBRATION_EXAMPLES, scoreModel } from '../train/run';
+import { QuantModel } from '../model/quant';
 import { CalibrationSet } from '../compress/quantize';
 import { addTuneCommand } from './tune';
 import { isTrainWorker, runTrainWorker } from '../train/pool';
@@ -130,20 +131,33 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of --calib-random', intArg(0, 2 ** 31 - 1), 0)
     .option('--json', 'machine-readable output');
   addTaskOptions(quantize, false);
-  quantize.addHelpText('after', `\nWith --task, calibrates on the task's first ${CALIBRATION_EXAMPLES} training examples, as \`sparrow train --quantized\` does.`);
+  quantize.addHelpText('after', `\nWith --task, calibrates on the task's first ${CALIBRATION_EXAMPLES} training examples, as \`sparrow train --quantized\` does, and scores the result on its test split.`);
   quantize.action((modelPath: string, o: { out: string; calib?: string; calibRandom?: number; perChannel: boolean; seed: number; json?: boolean } & TaskCliOptions) => {
       const sources = [o.calib, o.calibRandom, o.task].filter((x) => x !== undefined).length;
       if (sources !== 1) throw new SparrowError('quantize: give exactly one of --calib <file>, --calib-random <steps> or --task <name>');
       let calibSet: CalibrationSet | undefined;
+      let score: ((q: QuantModel) => number) | undefined;
+      let metricName = '';
       if (o.task) {
         const task = makeTask(taskSpec(o));
+        metricName = task.metricName;
         calibSet = { sequences: Array.from({ length: Math.min(CALIBRATION_EXAMPLES, task.size('train')) }, (_, i) => ({ data: task.example('train', i).inputs, T: task.T })) };
+        score = (q) => {
+          let last = 0;
+          return scoreModel({ kind: 'quantized', model: q }, task, 'recurrent', Infinity, (done, total) => {
+            const now = performance.now();
+            if (o.json || (now - last < 5000 && done !== total)) return;
+            last = now;
+            process.stderr.write(`scoring the w8a16 model (integer reference): ${done}/${total}\n`);
+          });
+        };
       }
-      const r = quantizeModelFile(modelPath, o.out, { ...o, ...(calibSet ? { calibSet } : {}) });
+      const r = quantizeModelFile(modelPath, o.out, { ...o, ...(calibSet ? { calibSet, score } : {}) });
       print(!!o.json, r, () => [
         `wrote ${o.out} (w8a16: int8 weights, int16 activations and states, Q15 Λ, int32 accumulators)`,
         `SQNR against the float model on the ${r.sqnr.steps} calibration steps:`,
         formatTable(['after', 'SQNR (dB)'], [...r.sqnr.blocks.map((b) => [b.name, Number(b.sqnrDb.toFixed(1))]), ['output', Number(r.sqnr.outputDb.toFixed(1))]]),
+        ...(r.metric !== undefined ? [`w8a16 model: ${metricName} ${r.metric.toFixed(2)} on the ${o.task} test split (integer reference; recorded in the file as test_metric)`] : []),
       ].join('\n'));
     });
 

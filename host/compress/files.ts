@@ -9,6 +9,7 @@ import { readSequence } from '../model/sequence';
 import { writeFileAtomic } from '../util/atomic';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
+import { QuantModel } from '../model/quant';
 import { CalibrationSet, quantizeModel } from './quantize';
 import { measureSqnr, SqnrReport } from './sqnr';
 
@@ -19,12 +20,16 @@ export interface QuantizeFileOptions {
   calibRandom?: number;
   perChannel?: boolean;
   seed?: number;
-  /** … or these sequences (a task's first training examples, `quantize --task`), named for errors by `calibWhat`. */
+  /** … or these sequences (a task's first training examples, `quantize --task`). */
   calibSet?: CalibrationSet;
+  /** Score the quantized model (its task metric, recorded as `test_metric`). */
+  score?: (q: QuantModel) => number;
 }
 
 export interface QuantizeFileResult {
   sqnr: SqnrReport;
+  /** The quantized model's task metric, with `score`. */
+  metric?: number;
   inputFrac: number;
   outputFrac: number;
 }
@@ -56,6 +61,10 @@ export function quantizeModelFile(input: string, output: string, opts: QuantizeF
     throw e;
   }
   const sqnr = measureSqnr(model, q, calib);
+  // A trained model's test_metric is its float score: the quantized model's is its own, or none.
+  const { test_metric: _float, ...metadata } = q.metadata;
+  const metric = opts.score?.(q);
+  q = { ...q, metadata: { ...metadata, ...(metric !== undefined ? { test_metric: metric.toFixed(3) } : {}) } };
   writeFileAtomic(output, serializeQuantModel(q));
-  return { sqnr, inputFrac: q.inputFrac, outputFrac: q.outputFrac };
+  return { sqnr, inputFrac: q.inputFrac, outputFrac: q.outputFrac, ...(metric !== undefined ? { metric } : {}) };
 }

@@ -49,6 +49,16 @@ test('a tampered quantized file is refused with one line naming the tensor', () 
   expect(() => parseAnyModel(serializeSafetensors(tf), 'bad.safetensors')).toThrow('bad.safetensors: layers.1.ssm.C.row_frac: shape');
 });
 
+test("quantizing a trained model without a task drops its float test_metric (it would claim the float's score)", () => {
+  const m = randomModel({ d_in: 2, d_model: 4, d_state: 4, d_out: 2, n_layers: 1, act: 'relu', encoder_act: 'none', gate: false, sparsity: 0, seed: 1 });
+  m.metadata = { ...m.metadata, test_metric: '91.000', task: 'sfmnist' };
+  fs.writeFileSync(path.join(dir, 'scored.safetensors'), serializeModel(m));
+  expect(sparrow('quantize', 'scored.safetensors', '-o', 'scored.q.safetensors', '--calib-random', '50').status).toBe(0);
+  const q = parseAnyModel(new Uint8Array(fs.readFileSync(path.join(dir, 'scored.q.safetensors'))), 'q');
+  expect(q.model.metadata.test_metric).toBeUndefined();
+  expect(q.model.metadata.task).toBe('sfmnist');
+});
+
 test('quantize → info → compile → run (float and --raw) through the CLI', () => {
   const q = sparrow('quantize', 'f.safetensors', '-o', 'q.safetensors', '--calib-random', '500', '--json');
   expect(q.status).toBe(0);
@@ -80,6 +90,11 @@ test("quantize --task calibrates on the task's first training examples: the inte
   const r = sparrow('quantize', 'dn.safetensors', ...TASK, '-o', 'dn.q.safetensors', '--json');
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
+  // Scored like train's w8a16 model: the same metric, recorded in the file (not the float model's).
+  const trainQ = parseAnyModel(new Uint8Array(fs.readFileSync(path.join(dir, 'dn-train.q.safetensors'))), 'q');
+  expect(JSON.parse(r.stdout).metric.toFixed(3)).toBe(trainQ.model.metadata.test_metric);
+  const mine = parseAnyModel(new Uint8Array(fs.readFileSync(path.join(dir, 'dn.q.safetensors'))), 'q');
+  expect(mine.model.metadata.test_metric).toBe(trainQ.model.metadata.test_metric);
   const read = (f: string) => {
     const m = parseAnyModel(new Uint8Array(fs.readFileSync(path.join(dir, f))), f);
     if (m.kind !== 'quantized') throw new Error('expected a quantized model');
@@ -87,7 +102,9 @@ test("quantize --task calibrates on the task's first training examples: the inte
   };
   expect(serializeQuantModel(read('dn.q.safetensors'))).toEqual(serializeQuantModel(read('dn-train.q.safetensors')));
   // Per-channel from the same examples: other (row) scales, same shapes.
-  expect(sparrow('quantize', 'dn.safetensors', ...TASK, '--per-channel', '-o', 'dn-pc.q.safetensors').status).toBe(0);
+  const pcRun = sparrow('quantize', 'dn.safetensors', ...TASK, '--per-channel', '-o', 'dn-pc.q.safetensors');
+  expect(pcRun.status).toBe(0);
+  expect(pcRun.stdout).toMatch(/w8a16 model: SI-SNRi \(dB\) -?\d+\.\d\d on the denoise test split/);
   const pc = read('dn-pc.q.safetensors');
   expect(new Set(pc.decoderWeight.rowFrac).size).toBeGreaterThan(1);
 }, 60_000);
