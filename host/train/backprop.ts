@@ -145,14 +145,16 @@ export function effective(p: TrainParams, masks: Masks, qat: Qat = false): Effec
   const { d_model: H, d_state: P } = p.config;
   // Fixed grids with activation formats only (`act.*`): the weights stay float.
   if (qat && qat !== true && !qat.has('encoder.weight')) qat = false;
-  /** One or two (re, im) arrays onto their grid: the quantizer's choice now, or the fixed one. */
-  const grid = (ws: Float64Array[], what: string): Float64Array[] => {
+  /**
+   * One or two (re, im) arrays onto their grid: the quantizer's choice now, or the fixed one
+   * (with the base's values of each array under `names`, its pattern rules too).
+   */
+  const grid = (ws: Float64Array[], what: string, names: string[] = [what]): Float64Array[] => {
     if (qat === true) return fakeQuantize(ws, 127, what);
     const fracs = qat ? qat.get(what) : undefined;
     if (qat && !fracs) throw new Error(`QAT grids: no grid for ${what}`);
-    return fixedGrid(ws, fracs!);
+    return fakeQuantizeFixed(ws, fracs!, 127, qat ? names.map((n) => qat.get(`base.${n}`)) : []);
   };
-  const fixedGrid = (ws: Float64Array[], fracs: Int8Array): Float64Array[] => fakeQuantizeFixed(ws, fracs, 127);
   const q1 = (w: Float64Array, what: string): Float64Array => (qat ? grid([w], what)[0] : w);
   return {
     encW: q1(masked(p.encW, masks.get('encoder.weight')), 'encoder.weight'),
@@ -161,7 +163,7 @@ export function effective(p: TrainParams, masks: Masks, qat: Qat = false): Effec
       const bMask = masks.get(`layers.${i}.ssm.B`);
       let d = discretize(L, H, bMask);
       if (qat) {
-        const [bbRe, bbIm] = grid([d.bbRe, d.bbIm], `layers.${i}.ssm.B`);
+        const [bbRe, bbIm] = grid([d.bbRe, d.bbIm], `layers.${i}.ssm.B`, [`layers.${i}.ssm.B_re`, `layers.${i}.ssm.B_im`]);
         const [lbRe, lbIm] = fakeQuantizeLambda(d.lbRe, d.lbIm);
         d = { ...d, bbRe, bbIm, lbRe, lbIm };
       }
@@ -170,7 +172,7 @@ export function effective(p: TrainParams, masks: Masks, qat: Qat = false): Effec
       bb.set(d.bbIm, P * H);
       const cMask = masks.get(`layers.${i}.ssm.C`);
       let [cRe, cIm] = [masked(L.Cre, cMask), masked(L.Cim, cMask)];
-      if (qat) [cRe, cIm] = grid([cRe, cIm], `layers.${i}.ssm.C`);
+      if (qat) [cRe, cIm] = grid([cRe, cIm], `layers.${i}.ssm.C`, [`layers.${i}.ssm.C_re`, `layers.${i}.ssm.C_im`]);
       const cc = new Float64Array(H * 2 * P);
       for (let h = 0; h < H; h++) {
         for (let q = 0; q < P; q++) {

@@ -14,7 +14,7 @@
 // ============================================================================
 
 import { fracFor } from '../compress/quantize';
-import { LAMBDA_FRAC, QuantModel } from '../model/quant';
+import { LAMBDA_FRAC, QMatrix, QuantModel } from '../model/quant';
 import { discretize, TrainParams } from './params';
 
 /** Round half away from zero, as the quantizer does; + 0 turns −0 into 0. */
@@ -50,7 +50,10 @@ export function fakeQuantizeLambda(re: Float64Array, im: Float64Array): [Float64
  * `layers.i.ssm.C`, `layers.i.gate.weight` (one frac per row), `layers.i.ssm.D` (one); and the
  * int16 activation formats the forward pass saturates at, as the device does (backprop.ts):
  * `act.input`, `act.encoder`, `act.output` (one frac each) and `act.layers.i` (the fracs of
- * v, s, y, a, g and the block output, ACT_FORMAT_ORDER).
+ * v, s, y, a, g and the block output, ACT_FORMAT_ORDER); and the base's own int8 values of
+ * every matrix, logical row-major (`base.encoder.weight`, `base.layers.i.ssm.B_re`, …): where
+ * the base is 0 the weight stays 0, where it is not a weight never rounds to 0 (it is kept at
+ * ±1), the rules quantizeOnto stores the tuned model by, so that tuning sees those weights too.
  */
 export type QatGrids = Map<string, Int8Array>;
 
@@ -59,7 +62,17 @@ export type Qat = boolean | QatGrids;
 
 export function gridsOf(q: QuantModel): QatGrids {
   const g: QatGrids = new Map([['encoder.weight', q.encoderWeight.rowFrac.slice()], ['decoder.weight', q.decoderWeight.rowFrac.slice()]]);
+  const values = (m: QMatrix): Int8Array => {
+    const out = new Int8Array(m.rows * m.cols);
+    if (m.kind === 'dense') out.set(m.values);
+    else for (let r = 0; r < m.rows; r++) for (let k = m.indptr![r]; k < m.indptr![r + 1]; k++) out[r * m.cols + m.indices![k]] = m.values[k];
+    return out;
+  };
+  g.set('base.encoder.weight', values(q.encoderWeight));
+  g.set('base.decoder.weight', values(q.decoderWeight));
   q.layers.forEach((L, i) => {
+    for (const [name, m] of [['B_re', L.B_re], ['B_im', L.B_im], ['C_re', L.C_re], ['C_im', L.C_im]] as const) g.set(`base.layers.${i}.ssm.${name}`, values(m));
+    if (L.gateWeight) g.set(`base.layers.${i}.gate.weight`, values(L.gateWeight));
     g.set(`layers.${i}.ssm.B`, L.B_re.rowFrac.slice());
     g.set(`layers.${i}.ssm.C`, L.C_re.rowFrac.slice());
     g.set(`layers.${i}.ssm.D`, Int8Array.of(L.dFrac));
@@ -77,14 +90,23 @@ export const ACT_FORMAT_ORDER = ['v', 's', 'y', 'a', 'g', 'uOut'] as const;
 
 /**
  * Copies of `arrays` ([rows, cols] row-major, or vectors with one frac) on fixed row grids:
- * v → clamp(round(v·2^f_r), ±limit)·2^−f_r, float32 first, as quantizeOnto will store them.
+ * v → clamp(round(v·2^f_r), ±limit)·2^−f_r, float32 first, as quantizeOnto will store them;
+ * with the base's values of an array (`bases[k]`), also its pattern rules: 0 where the base is
+ * 0, and ±1 step (v's sign, else the base's) where the base is nonzero and v rounds to 0.
  */
-export function fakeQuantizeFixed(arrays: Float64Array[], fracs: Int8Array, limit: number): Float64Array[] {
-  return arrays.map((a) => {
+export function fakeQuantizeFixed(arrays: Float64Array[], fracs: Int8Array, limit: number, bases: (Int8Array | undefined)[] = []): Float64Array[] {
+  return arrays.map((a, k) => {
     const cols = a.length / fracs.length;
+    const base = bases[k];
     return Float64Array.from(a, (v, i) => {
       const s = 2 ** fracs[Math.floor(i / cols)];
-      return Math.max(-limit, Math.min(limit, roundHalfAway(Math.fround(v) * s))) / s;
+      const f = Math.fround(v);
+      let q = Math.max(-limit, Math.min(limit, roundHalfAway(f * s)));
+      if (base) {
+        if (base[i] === 0) q = 0;
+        else if (q === 0) q = f !== 0 ? Math.sign(f) : Math.sign(base[i]);
+      }
+      return q / s;
     });
   });
 }

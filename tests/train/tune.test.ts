@@ -363,6 +363,38 @@ describe('quantizeOnto', () => {
     });
   });
 
+  test("…and where a tuned weight breaks the base's pattern, as quantizeOnto's rules store it: 0 where the base is 0, ±1 where it rounds to 0", () => {
+    // A base whose B̄_re rounds to 0 at a few entries where B̄_im does not.
+    const m2: Model = structuredClone(model);
+    const Bre = m2.layers[0].B_re;
+    for (let k = 0; k < 4; k++) Bre.values[k * 3] = 1e-6;
+    const base = quantizeModel(m2, calib);
+    const { params, masks } = importModel(m2);
+    // Moving Λ of every state moves every B̄ entry of its row (B̄ = c·B), re and im together:
+    // those entries become nonzero in float, where the base stores 0.
+    params.layers.forEach((L) => L.lamIm.forEach((_, q) => (L.lamIm[q] += 0.03 * (q + 1))));
+    const P = model.config.d_state;
+    const H = model.config.d_model;
+    const bl = qlogical(base.decoderWeight);
+    const nz = bl.findIndex((v) => v !== 0);
+    params.decW[nz] = 1e-7; // rounds to 0 where the base stores a weight: kept at +1
+    const tuned = exportModel(params, masks);
+    const { model: q, report } = quantizeOnto(tuned, base);
+    expect(report.heldZero).toBeGreaterThan(0);
+    expect(report.keptNonzero).toBeGreaterThan(0);
+    const eff = effective(params, masks, gridsOf(base));
+    const deq = (m: QMatrix): number[] => qlogical(m).map((v, i) => v * 2 ** -m.rowFrac[Math.floor(i / m.cols)]);
+    expect(Array.from(eff.decW)).toEqual(deq(q.decoderWeight));
+    q.layers.forEach((L, i) => {
+      expect(Array.from(eff.layers[i].bb.subarray(0, P * H))).toEqual(deq(L.B_re));
+      expect(Array.from(eff.layers[i].bb.subarray(P * H))).toEqual(deq(L.B_im));
+    });
+    // Without the base's values the grids alone would give other weights here.
+    const bare = new Map([...gridsOf(base)].filter(([k]) => !k.startsWith('base.')));
+    const loose = effective(params, masks, bare);
+    expect(Array.from(loose.layers.flatMap((L) => Array.from(L.bb)))).not.toEqual(q.layers.flatMap((L) => [...deq(L.B_re), ...deq(L.B_im)]));
+  });
+
   test('activationOverflow: none for the model the formats were calibrated on; a model whose encoder output grew 4× is named, with its max', () => {
     expect(activationOverflow(model, base, calib)).toEqual([]);
     const enc = model.encoderWeight;
