@@ -25,6 +25,8 @@ export interface ModelRow {
   /** Float model's test metric (full test split), as recorded at the end of training. */
   metric: number;
   quantizedMetric?: number;
+  /** The w8a16 model has one scale per weight row (else per matrix). */
+  perChannel?: boolean;
   config: { d_model: number; d_state: number; n_layers: number; act: string; gate: boolean; sma: boolean };
   /** Architecture key: models with the same one form the dense-to-sparse line. */
   arch: string;
@@ -57,9 +59,11 @@ export function collectModels(dir: string): ModelRow[] {
     const qFile = file.replace(/\.safetensors$/, '.q.safetensors');
     let quantizedMetric: number | undefined;
     let firmwareBytes: number | undefined;
+    let perChannel: boolean | undefined;
     if (fs.existsSync(qFile)) {
       const q = parseAnyModel(fs.readFileSync(qFile), qFile);
       quantizedMetric = q.kind === 'quantized' ? num(q.model.metadata.test_metric) : undefined;
+      perChannel = q.kind === 'quantized' && q.model.metadata.quantization ? !!(JSON.parse(q.model.metadata.quantization) as { perChannel?: boolean }).perChannel : undefined;
       firmwareBytes = compileInMemory(qFile).wasm.length;
     }
     rows.push({
@@ -69,6 +73,7 @@ export function collectModels(dir: string): ModelRow[] {
       metricName: meta.metric_name ?? 'metric',
       metric: num(meta.test_metric) ?? NaN,
       quantizedMetric,
+      ...(perChannel !== undefined ? { perChannel } : {}),
       config: { d_model: c.d_model, d_state: c.d_state, n_layers: c.n_layers, act: c.act, gate: c.gate, sma: !!c.sma },
       arch: `H${c.d_model} P${c.d_state} L${c.n_layers} ${c.act}${c.gate ? ' gate' : ''}${c.sma ? ' sma' : ''}`,
       sparsity: num(meta.sparsity) ?? s.matrixSparsity,
@@ -93,7 +98,7 @@ export function modelsMarkdown(rows: ModelRow[]): string {
   const head = '| model | task | architecture | sparsity | test metric (float) | w8a16 | nonzeros / parameters | MACs/step | firmware (w8a16) | training time | throughput |';
   const lines = [head, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
   for (const r of rows) {
-    lines.push(`| \`${r.file}\` | ${r.task} | ${r.arch} | ${(r.sparsity * 100).toFixed(0)}% | ${r.metricName} ${r.metric.toFixed(2)} | ${r.quantizedMetric === undefined ? '–' : r.quantizedMetric.toFixed(2)} | ${int(r.nonzeros)} / ${int(r.parameters)} | ${int(r.macsPerStep)} | ${kib(r.firmwareBytes)} | ${duration(r.trainSeconds)}${r.threads ? ` (${r.threads} threads)` : ''} | ${r.seqStepsPerSecond === undefined ? '–' : `${int(r.seqStepsPerSecond)} seq-steps/s`} |`);
+    lines.push(`| \`${r.file}\` | ${r.task} | ${r.arch} | ${(r.sparsity * 100).toFixed(0)}% | ${r.metricName} ${r.metric.toFixed(2)} | ${r.quantizedMetric === undefined ? '–' : r.quantizedMetric.toFixed(2) + (r.perChannel ? ' (per channel)' : '')} | ${int(r.nonzeros)} / ${int(r.parameters)} | ${int(r.macsPerStep)} | ${kib(r.firmwareBytes)} | ${duration(r.trainSeconds)}${r.threads ? ` (${r.threads} threads)` : ''} | ${r.seqStepsPerSecond === undefined ? '–' : `${int(r.seqStepsPerSecond)} seq-steps/s`} |`);
   }
   lines.push('', 'Training commands (each model records its own in its metadata, `command`):', '');
   for (const r of rows) if (r.command) lines.push(`- \`${r.file}\`: \`${r.command}\``);

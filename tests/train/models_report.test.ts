@@ -22,6 +22,9 @@ beforeAll(() => {
   const q = quantizeModel(dense, { sequences: [{ data: new Float64Array(40).fill(0.3), T: 10 }] });
   q.metadata = { ...q.metadata, test_metric: '85.1' };
   fs.writeFileSync(path.join(dir, 'a-s0.q.safetensors'), serializeQuantModel(q));
+  const qs = quantizeModel(sparse, { sequences: [{ data: new Float64Array(40).fill(0.3), T: 10 }] }, { perChannel: true });
+  qs.metadata = { ...qs.metadata, test_metric: '84' };
+  fs.writeFileSync(path.join(dir, 'a-s50.q.safetensors'), serializeQuantModel(qs));
   // Not a trained model (no task): left out.
   writeModel(path.join(dir, 'random.safetensors'), dense);
 });
@@ -31,9 +34,9 @@ test('rows come from the training metadata; the w8a16 sibling adds its metric an
   const rows = collectModels(dir);
   expect(rows.map((r) => r.file)).toEqual(['a-s0.safetensors', 'a-s50.safetensors']);
   const [d, s] = rows;
-  expect(d).toMatchObject({ task: 'sfmnist', metric: 85.5, quantizedMetric: 85.1, sparsity: 0, arch: 'H8 P4 L1 gelu', trainSeconds: 7200, threads: 2 });
+  expect(d).toMatchObject({ task: 'sfmnist', metric: 85.5, quantizedMetric: 85.1, perChannel: false, sparsity: 0, arch: 'H8 P4 L1 gelu', trainSeconds: 7200, threads: 2 });
   expect(d.firmwareBytes).toBeGreaterThan(1000);
-  expect(s).toMatchObject({ metric: 84.25, sparsity: 0.5, quantizedMetric: undefined, firmwareBytes: undefined });
+  expect(s).toMatchObject({ metric: 84.25, sparsity: 0.5, quantizedMetric: 84, perChannel: true });
   // The sparse model has exactly as many fewer nonzeros as its matrices have zero entries.
   const sparse = readModel(path.join(dir, 'a-s50.safetensors'));
   const zeros = [sparse.encoderWeight, sparse.decoderWeight, sparse.layers[0].B_re, sparse.layers[0].B_im, sparse.layers[0].C_re, sparse.layers[0].C_im]
@@ -42,14 +45,15 @@ test('rows come from the training metadata; the w8a16 sibling adds its metric an
   expect(d.nonzeros - s.nonzeros).toBe(zeros);
   const md = modelsMarkdown(rows);
   expect(md).toContain('| `a-s0.safetensors` | sfmnist | H8 P4 L1 gelu | 0% | accuracy (%) 85.50 | 85.10 |');
+  expect(md).toContain('| `a-s50.safetensors` | sfmnist | H8 P4 L1 gelu | 50% | accuracy (%) 84.25 | 84.00 (per channel) |');
   expect(md).toContain('2.0 h (2 threads) | 20,000 seq-steps/s |');
   expect(md).toContain('- `a-s50.safetensors`: `sparrow train --task sfmnist --sparsity 0.5`');
 });
 
-test('the plot has one float line through both sparsity levels and a w8a16 line', () => {
+test('the plot has one float line and one w8a16 line through both sparsity levels', () => {
   const svg = paretoSvg(collectModels(dir), 'sfmnist');
   const lines = [...svg.matchAll(/<polyline[^>]*points="([^"]*)"/g)].map((m) => m[1].trim().split(' ').length);
-  expect(lines).toEqual([2, 1]);
+  expect(lines).toEqual([2, 2]);
   expect(svg).toContain('H8 P4 L1 gelu w8a16');
   expect(() => paretoSvg(collectModels(dir), 'denoise')).toThrow('no trained denoise models to plot');
 });
