@@ -5,7 +5,8 @@
 # finished file: what exists is skipped. Needs `npm run build` (and Fashion-MNIST for sfmnist).
 # Usage: scripts/adaptation-study.sh [denoise|denoise-brown|sfmnist]…   (default all three)
 # OUT=dir (default out/adapt) holds the bases, the tuned models, <name>.json summaries and patches.
-# SPARROW_CJS=path runs a frozen copy of the build.
+# SPARROW_CJS=path runs a frozen copy of the build. ONLY=regex runs only the tuned models whose
+# names match (the bases are trained as needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/adapt}
@@ -24,6 +25,7 @@ base() { # name, train options…
 tune() { # base, name, tune options…
   local b=$1 name=$2; shift 2
   [[ -f "$OUT/$name.json" ]] && return
+  [[ -n "${ONLY:-}" && ! $name =~ $ONLY ]] && return
   echo "adaptation-study: $name"
   node "$S" tune "$OUT/$b.safetensors" "$@" -o "$OUT/$name.safetensors" \
     --quantized "$OUT/$name.q.safetensors" --like "$OUT/$b.q.safetensors" --quiet --json > "$OUT/$name.json.part"
