@@ -15,7 +15,8 @@ import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreModel } fr
 import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
 import { NOISE_TYPES, NoiseType } from '../train/data/synth_audio';
 import { smaActivation, SmaActivation } from '../train/sma';
-import { TrainOptions } from '../train/trainer';
+import { maskSparsity, TrainOptions } from '../train/trainer';
+import { importModel, Masks, TrainParams } from '../train/params';
 import { intArg, numArg } from './options';
 
 export interface TaskCliOptions {
@@ -106,6 +107,7 @@ export interface OptimizerCliOptions {
 interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
   out: string;
   quantized?: string;
+  init?: string;
   dModel: number;
   dState: number;
   layers: number;
@@ -131,6 +133,26 @@ interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
   evalMode: EvalMode;
   quiet: boolean;
   json: boolean;
+}
+
+/**
+ * Δ of the states of a model trained further (`train --init`): the model holds only ΛΔ, so any Δ
+ * reproduces it; the geometric middle of the initial range [0.001, 0.1] keeps Λ, B and the SSM
+ * learning rate on the scale a fresh run has (with Δ = 1, as tuning uses, an --ssm-lr step would
+ * move the phase of Λ̄ about 100× further).
+ */
+export const INIT_DT = 0.01;
+
+/** The parameters, masks and sparsity of `file` to train further; errors name the file and the problem. */
+function initFrom(file: string, dIn: number, dOut: number, target: number): { params: TrainParams; masks: Masks; sparsity: number } {
+  const m = readAnyModelFile(file);
+  if (m.kind !== 'float') throw new SparrowError(`${file}: --init needs a float model; this one is w8a16 (train from the float model it was quantized from)`);
+  const c = m.model.config;
+  if (c.d_in !== dIn || c.d_out !== dOut) throw new SparrowError(`${file}: has d_in ${c.d_in} and d_out ${c.d_out}, the task ${dIn} and ${dOut}`);
+  const { params, masks } = importModel(m.model, INIT_DT);
+  const sparsity = maskSparsity(params, masks);
+  if (target > 0 && target < sparsity - 1e-9) throw new SparrowError(`${file}: is ${(100 * sparsity).toFixed(1)}% sparse, more than --sparsity ${target}; pruned weights do not come back (pass --sparsity 0 to keep its pattern)`);
+  return { params, masks, sparsity };
 }
 
 /** One line on what SMA did on the test examples. */
@@ -206,6 +228,7 @@ export function addTrainCommands(program: Command): void {
   )
     .requiredOption('-o, --out <file>', 'float model .safetensors written at the end')
     .option('--quantized <file>', `also write the w8a16 model, calibrated on the first training examples, and score it`)
+    .option('--init <model>', 'start from this trained float model (weights and sparsity pattern) instead of a random initialisation, e.g. to prune a dense model: its architecture replaces --d-model … --sma, its BatchNorm stays folded (frozen statistics), --sparsity is reached from its own')
     .option('--d-model <H>', 'model width', intArg(1, 4096), 64)
     .option('--d-state <P>', 'complex states per layer', intArg(1, 4096), 64)
     .option('--layers <L>', 'S5 blocks', intArg(1, 64), 4)
@@ -234,7 +257,8 @@ export function addTrainCommands(program: Command): void {
     .action(async (o: TrainCliOptions) => {
       const task = makeTask(taskSpec(o));
       if (o.sma && !o.gate) throw new SparrowError('train: --sma needs --gate (SMA decides per step whether the gate runs)');
-      const config: ModelConfig = { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate, ...(o.sma ? { sma: true } : {}) };
+      const init = o.init !== undefined ? initFrom(o.init, task.dIn, task.dOut, o.sparsity) : undefined;
+      const config: ModelConfig = init?.params.config ?? { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate, ...(o.sma ? { sma: true } : {}) };
       const limitSteps = Math.floor(Math.min(task.size('train'), o.trainLimit ?? Infinity) / o.batch);
       if (limitSteps < 1) throw new SparrowError(`train: ${Math.min(task.size('train'), o.trainLimit ?? Infinity)} training examples are fewer than one batch of ${o.batch}`);
       if (o.qatEpochs > o.epochs) throw new SparrowError(`train: --qat-epochs ${o.qatEpochs} is more than --epochs ${o.epochs}`);
@@ -249,7 +273,8 @@ export function addTrainCommands(program: Command): void {
         ssmLr: o.ssmLr,
         weightDecay: o.weightDecay,
         clip: o.clip,
-        prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution, pruned: o.prunedWeights },
+        prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution, pruned: o.prunedWeights, ...(init ? { initial: init.sparsity } : {}) },
+        ...(init ? { bn: 'running' as const } : {}),
         ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}),
         ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),
         ...(o.sma ? { sma: { penalty: o.smaPenalty, temperature: o.smaTemperature } } : {}),
@@ -268,6 +293,7 @@ export function addTrainCommands(program: Command): void {
         evalMode: o.evalMode,
         script: __filename,
         command: ['sparrow', ...process.argv.slice(2)].join(' '),
+        ...(init ? { init: { params: init.params, masks: init.masks } } : {}),
       }, trainUi(o.quiet || o.json));
       const summary = {
         done: r.done,

@@ -77,16 +77,19 @@ export interface PruneSchedule {
   end: number;
   /** Recompute the masks every this many steps. */
   every: number;
+  /** Sparsity at the start (a sparse model trained further, `train --init`); default 0. */
+  initial?: number;
 }
 
-/** Sparsity the masks should have at `step` of `total` (cubic ramp). */
+/** Sparsity the masks should have at `step` of `total` (Zhu & Gupta's cubic ramp from `initial` to `target`). */
 export function sparsityAt(s: PruneSchedule, step: number, total: number): number {
   const t0 = s.start * total;
   const t1 = s.end * total;
-  if (s.target <= 0 || step < t0) return 0;
+  const s0 = s.initial ?? 0;
+  if (s.target <= 0 || step < t0) return s0;
   if (step >= t1) return s.target;
   const x = (step - t0) / Math.max(1, t1 - t0);
-  return s.target * (1 - (1 - x) ** 3);
+  return s.target + (s0 - s.target) * (1 - x) ** 3;
 }
 
 /** Whether the masks are recomputed at this step: on the schedule's grid inside [start, end], and once at the end. */

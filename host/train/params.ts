@@ -279,15 +279,16 @@ function nonzeroMask(...ms: Float64Array[]): Uint8Array {
 }
 
 /**
- * Parameters that export to `model` (float), for tuning it: Δ = 1 and Λ = log Λ̄ (so
- * Λ̄ = exp(ΛΔ) as stored), B = B̄·Λ/(Λ̄ − 1), BatchNorm with running mean 0 and variance 1 − ε
+ * Parameters that export to `model` (float), for tuning or further training: Δ = `dt` (default 1;
+ * only ΛΔ is in the model, so any Δ gives the same Λ̄) and Λ = log(Λ̄)/Δ (so Λ̄ = exp(ΛΔ) as
+ * stored), B = B̄·Λ/(Λ̄ − 1), BatchNorm with running mean 0 and variance 1 − ε
  * so that the folded scale is γ = norm.scale and the shift β = norm.shift. Train it with
  * BatchNorm frozen at those statistics (bn 'running'), which is what the model computes. The
  * masks are the model's patterns of nonzero weights (B, C: re or im nonzero), so fine-tuning
  * keeps its sparsity. exportModel of the result equals `model` up to float rounding
  * (tests/train/tune.test.ts). A state with |Λ̄| ≥ 1 (or 0) has no such Λ: an error names it.
  */
-export function importModel(model: Model): { params: TrainParams; masks: Masks } {
+export function importModel(model: Model, dt = 1): { params: TrainParams; masks: Masks } {
   const { d_model: H, d_state: P } = model.config;
   const masks: Masks = new Map();
   const encW = dense(model.encoderWeight);
@@ -306,8 +307,8 @@ export function importModel(model: Model): { params: TrainParams; masks: Masks }
       const ei = L.lambdaIm[p];
       const r = Math.hypot(er, ei);
       if (!(r > 0 && r < 1)) throw new SparrowError(`layers.${i}.ssm.lambda: state ${p} has |Λ̄| = ${r}, outside (0, 1); only a stable recurrence can be tuned`);
-      const lr = Math.log(r);
-      const li = Math.atan2(ei, er);
+      const lr = Math.log(r) / dt;
+      const li = Math.atan2(ei, er) / dt;
       lamRho[p] = Math.log(-lr);
       lamIm[p] = li;
       // B = B̄ / c with c = (Λ̄ − 1)/Λ, i.e. B = B̄ · Λ / (Λ̄ − 1).
@@ -334,7 +335,7 @@ export function importModel(model: Model): { params: TrainParams; masks: Masks }
       runVar: new Float64Array(H).fill(1 - BN_EPS),
       lamRho,
       lamIm,
-      logDt: new Float64Array(P),
+      logDt: new Float64Array(P).fill(Math.log(dt)),
       Bre,
       Bim,
       Cre,

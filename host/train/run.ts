@@ -18,7 +18,7 @@ import { writeFileAtomic } from '../util/atomic';
 import { SparrowError } from '../util/errors';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { runConv } from './conv';
-import { exportModel } from './params';
+import { exportModel, Masks, TrainParams } from './params';
 import { EvalMode, TrainPool } from './pool';
 import { smaActivation, SmaActivation } from './sma';
 import { Task } from './task';
@@ -48,6 +48,8 @@ export interface RunArgs {
   script: string;
   /** The command line, recorded in the model's metadata. */
   command: string;
+  /** Start from these parameters and masks (`train --init`, importModel) instead of a random initialisation. */
+  init?: { params: TrainParams; masks: Masks };
 }
 
 export interface StepInfo {
@@ -117,7 +119,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
   if (options.config.d_in !== task.dIn || options.config.d_out !== task.dOut) {
     throw new Error(`train: model d_in/d_out ${options.config.d_in}/${options.config.d_out} do not match task ${task.name} (${task.dIn}/${task.dOut})`);
   }
-  state ??= newTrainState(options);
+  state ??= newTrainState(options, args.init);
   const pool = TrainPool.start(args.threads, task, spec, options.config, args.script, options.sma);
   const perEpoch = stepsPerEpoch(task, options);
   const totalSteps = perEpoch * options.epochs;
@@ -133,7 +135,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
   let result: { done: boolean };
   try {
     result = await train(task, options, state, {
-      gradient: (st, indices, qat) => pool.gradient(st.params, st.masks, indices, st.step, qat),
+      gradient: (st, indices, qat) => pool.gradient(st.params, st.masks, indices, st.step, qat, options.bn ?? 'batch'),
       evaluate: async (st) => task.reduceMetric(await pool.metricValues(st.params, st.masks, evalN(options.evalLimit), args.evalMode)),
       onStep: (st, s) => ui.step({ epoch: s.epoch + 1, epochs: options.epochs, stepInEpoch: s.stepInEpoch, stepsPerEpoch: s.stepsPerEpoch, loss: s.loss, sparsity: s.sparsity, seqStepsPerSecond: rate(st) }),
       onEpoch: (_st, rec) => ui.epoch(rec, { seqStepsPerSecond: (rec.stepsPerSecond * options.batchSize * task.T), metricName: task.metricName }),

@@ -112,9 +112,9 @@ export interface TrainState {
   seconds: number;
 }
 
-export function newTrainState(o: TrainOptions): TrainState {
-  const params = initParams(o.config, o.seed);
-  return { params, masks: new Map(), adam: adamState(paramRefs(params)), step: 0, history: [], epochLoss: 0, epochCount: 0, seconds: 0 };
+export function newTrainState(o: TrainOptions, from?: { params: TrainParams; masks: Masks }): TrainState {
+  const params = from?.params ?? initParams(o.config, o.seed);
+  return { params, masks: from?.masks ?? new Map(), adam: adamState(paramRefs(params)), step: 0, history: [], epochLoss: 0, epochCount: 0, seconds: 0 };
 }
 
 export function stepsPerEpoch(task: Task, o: TrainOptions): number {

@@ -7,7 +7,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readModel } from '../../host/model/model';
+import { readModel, toDense } from '../../host/model/model';
 import { parseAnyModel } from '../../host/model/quant_file';
 import { ModelConfig } from '../../host/model/types';
 import { flattenParams, initParams } from '../../host/train/params';
@@ -158,7 +158,52 @@ describe('sparrow train and eval', () => {
     expect(Number(w.metadata.sparsity)).toBeGreaterThan(0.45);
   });
 
+  test('--init trains a model further from its weights: the start is the model itself, and pruning keeps its zeros on the way to --sparsity', () => {
+    const base = sparrow('train', ...TINY, '--sparsity', '0.5', '--prune-start', '0', '-o', 'base.safetensors', '--quantized', 'base.q.safetensors', '--quiet');
+    expect(base.status).toBe(0);
+    const b = readModel(path.join(dir, 'base.safetensors'));
+    // No step taken: the checkpoint's model is the base (import at Δ = 0.01, export, float32 rounding).
+    const zero = sparrow('train', ...TINY, '--init', 'base.safetensors', '--sparsity', '0.8', '-o', 'start.safetensors', '--max-steps', '0');
+    expect(zero.status).toBe(0);
+    expect(sparrow('checkpoint', 'start.safetensors.ckpt', '-o', 'start.safetensors', '--json').status).toBe(0);
+    const s = readModel(path.join(dir, 'start.safetensors'));
+    const close = (got: ArrayLike<number>, want: ArrayLike<number>): void => {
+      const scale = Math.max(...Array.from(want, Math.abs));
+      expect(got).toHaveLength(want.length);
+      Array.from(got).forEach((g, i) => expect(Math.abs(g - want[i])).toBeLessThanOrEqual(1e-5 * scale));
+    };
+    close(s.layers[0].lambdaRe, b.layers[0].lambdaRe);
+    close(s.layers[0].lambdaIm, b.layers[0].lambdaIm);
+    for (const k of ['B_re', 'B_im', 'C_re', 'C_im'] as const) close(toDense(s.layers[0][k]).values, toDense(b.layers[0][k]).values);
+    close(s.layers[0].normScale, b.layers[0].normScale);
+    close(s.layers[0].normShift, b.layers[0].normShift);
+    close(toDense(s.decoderWeight).values, toDense(b.decoderWeight).values);
+
+    // Two epochs pruning from the base's 50% to 80%: every weight the base pruned stays pruned.
+    const more = sparrow('train', ...TINY, '--init', 'base.safetensors', '--sparsity', '0.8', '--prune-start', '0', '--prune-end', '0.5', '-o', 'more.safetensors', '--json');
+    expect(more.status).toBe(0);
+    const m = readModel(path.join(dir, 'more.safetensors'));
+    expect(Number(m.metadata.sparsity)).toBeCloseTo(0.8, 1);
+    expect(m.metadata.command).toContain('--init base.safetensors');
+    const pairs: [Parameters<typeof toDense>[0], Parameters<typeof toDense>[0]][] = [[b.encoderWeight, m.encoderWeight], [b.decoderWeight, m.decoderWeight], [b.layers[0].B_re, m.layers[0].B_re], [b.layers[0].C_re, m.layers[0].C_re]];
+    let kept = 0;
+    for (const [before, after] of pairs) {
+      const x = toDense(before).values;
+      const y = toDense(after).values;
+      x.forEach((v, i) => {
+        if (v === 0) expect(y[i]).toBe(0);
+        else if (y[i] !== 0) kept++;
+      });
+    }
+    expect(kept).toBeGreaterThan(0);
+    // Its architecture came from the base, not from --d-model.
+    expect(m.config).toEqual(b.config);
+  });
+
   test.each([
+    ['--init with a w8a16 model', ['train', ...TINY, '--init', 'base.q.safetensors', '-o', 'x.safetensors'], /base\.q\.safetensors: --init needs a float model; this one is w8a16/],
+    ['--init below the model\'s sparsity', ['train', ...TINY, '--init', 'base.safetensors', '--sparsity', '0.2', '-o', 'x.safetensors'], /base\.safetensors: is \d+\.\d% sparse, more than --sparsity 0\.2; pruned weights do not come back/],
+    ['--init for another task', ['train', '--task', 'denoise', '--train-size', '16', '--test-size', '2', '--init', 'base.safetensors', '-o', 'x.safetensors'], /base\.safetensors: has d_in 4 and d_out 10, the task 129 and 129/],
     ['a missing dataset names the install command', ['train', '--task', 'sfmnist', '--data-dir', 'nowhere', '-o', 'x.safetensors'], /apt-get install dataset-fashion-mnist/],
     ['--resume without a checkpoint', ['train', ...TINY, '-o', 'none.safetensors', '--resume'], /none\.safetensors\.ckpt: no checkpoint to resume/],
     ['a model for another task', ['eval', 'a.safetensors', '--task', 'denoise', '--test-size', '2'], /the model has d_in 4 and d_out 10; task denoise needs d_in 129/],

@@ -55,6 +55,11 @@ test('the cubic pruning schedule rises from 0 to the target between start and en
   expect(sparsityAt(s, 30, 100)).toBeCloseTo(0.9 * (1 - 0.5 ** 3), 12);
   expect(sparsityAt(s, 50, 100)).toBe(0.9);
   expect([...Array(100).keys()].filter((k) => pruneNow(s, k, 100))).toEqual([10, 20, 30, 40, 50]);
+  // From a sparse start (train --init): s0 + (target − s0)(1 − (1 − x)³), by hand at x = 1/2.
+  const from = { ...s, initial: 0.5 };
+  expect(sparsityAt(from, 0, 100)).toBe(0.5);
+  expect(sparsityAt(from, 30, 100)).toBeCloseTo(0.5 + 0.4 * (1 - 0.125), 12);
+  expect(sparsityAt(from, 50, 100)).toBe(0.9);
 });
 
 describe('training a tiny model', () => {
