@@ -18,10 +18,18 @@ import { SparrowError } from '../util/errors';
 import { CALIBRATION_EXAMPLES, quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
 import { gridsOf } from '../train/qat';
 import { makeTask } from '../train/tasks';
-import { BIAS_GROUPS, BiasGroup, checkTuneArgs, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
+import { BIAS_GROUPS, BiasGroup, checkTuneArgs, LORA_TARGETS, LoraTarget, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
 import { InvalidArgumentError } from 'commander';
 import { intArg } from './options';
 import { addOptimizerOptions, addTaskOptions, OptimizerCliOptions, TaskCliOptions, taskSpec } from './train';
+
+/** `--lora-on encoder,decoder`: known matrices, each once. */
+function parseLoraOn(value: string): LoraTarget[] {
+  const targets = value.split(',').map((g) => g.trim());
+  for (const t of targets) if (!(LORA_TARGETS as readonly string[]).includes(t)) throw new InvalidArgumentError(`'${t}' is not one of ${LORA_TARGETS.join(', ')}`);
+  if (new Set(targets).size !== targets.length) throw new InvalidArgumentError(`'${value}' names a matrix twice`);
+  return targets as LoraTarget[];
+}
 
 /** `--biases decoder,norm`: known groups, each once. */
 function parseBiases(value: string): BiasGroup[] {
@@ -40,6 +48,7 @@ interface TuneCliOptions extends TaskCliOptions, OptimizerCliOptions {
   channels?: number;
   states?: number;
   loraRank?: number;
+  loraOn?: LoraTarget[];
   biases?: BiasGroup[];
   warmupSteps: number;
   trainLimit?: number;
@@ -105,7 +114,8 @@ export function addTuneCommand(program: Command): void {
     .addOption(new Option('--method <m>', 'sdt: selected channels and states; lora: low-rank decoder update only; full: every weight').choices([...TUNE_METHODS]).default('sdt'))
     .option('--channels <F>', 'sdt: channels (of d_model) tuned per layer', intArg(1, 4096))
     .option('--states <G>', 'sdt: states (of d_state) tuned per layer', intArg(1, 4096))
-    .option('--lora-rank <R>', 'rank of a low-rank update of the decoder, merged into its nonzeros (sdt: optional; lora: required)', intArg(1, 256))
+    .option('--lora-rank <R>', 'rank of a low-rank update of the decoder (or the --lora-on matrices), merged into its nonzeros (sdt: optional; lora: required)', intArg(1, 256))
+    .option('--lora-on <list>', `the matrices the low-rank update goes on, comma-separated: ${LORA_TARGETS.join(', ')} (default decoder)`, parseLoraOn)
     .option('--biases <list>', `sdt, lora: these bias vectors train too (BitFit), comma-separated: ${BIAS_GROUPS.join(', ')} (norm: each layer's norm shift)`, parseBiases)
     .option('--warmup-steps <n>', 'sdt: steps of the importance warm-up on Λ, B, C', intArg(1, 1e6), 50)
     .option('--train-limit <n>', 'use only the first n training examples', intArg(1, 1e9))
@@ -122,13 +132,13 @@ export function addTuneCommand(program: Command): void {
       const spec = taskSpec(o);
       const task = makeTask(spec);
       try {
-        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, biases: o.biases });
+        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, loraOn: o.loraOn, biases: o.biases });
       } catch (e) {
         if (e instanceof SparrowError) throw new SparrowError(`${file}: ${e.message}`);
         throw e;
       }
       const r = await runTune({
-        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, warmupSteps: o.warmupSteps, ...(o.biases ? { biases: o.biases } : {}),
+        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, ...(o.loraOn ? { loraOn: o.loraOn } : {}), warmupSteps: o.warmupSteps, ...(o.biases ? { biases: o.biases } : {}),
         ...(like && like.kind === 'quantized' && o.qat ? { grids: gridsOf(like.model) } : {}),
         options: { epochs: o.epochs, batchSize: o.batch, seed: o.seed, lr: o.lr, ssmLr: o.ssmLr, weightDecay: o.weightDecay, clip: o.clip, ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}), ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}) },
         threads: o.threads,

@@ -13,8 +13,8 @@
 //   select    per layer the top F channels, then the top G states
 //   train     from the base again: Λ of the selected states; B[p,h], C[h,p] for
 //             selected p and h where the base is nonzero (the sparsity pattern
-//             stays); optionally LoRA factors on the decoder, merged into its
-//             nonzeros (W = W0 + M ⊙ (U V)); nothing else moves
+//             stays); optionally LoRA factors on the decoder (and/or the encoder),
+//             merged into its nonzeros (W = W0 + M ⊙ (U V)); nothing else moves
 //
 // The tuned model is stored in the base's matrix storage (same stored entries),
 // and quantized onto the base's scales (quantize.ts quantizeOnto) it ships as a
@@ -42,57 +42,81 @@ export interface Selection {
 }
 
 // ---------------------------------------------------------------------------
-// LoRA on the decoder
+// LoRA on the decoder and the encoder
 // ---------------------------------------------------------------------------
 
+/** Matrices a low-rank update can go on (`tune --lora-on`). */
+export type LoraTarget = 'decoder' | 'encoder';
+export const LORA_TARGETS: readonly LoraTarget[] = ['decoder', 'encoder'];
+
 /**
- * W = W0 + M ⊙ (U V), U [d_out, r] starting at 0, V [r, H] ~ N(0, 1/H): the model starts as
- * the base, and the update lives only where the base decoder is nonzero (mask M).
+ * W = W0 + M ⊙ (U V) on the decoder [d_out, H] or the encoder [H, d_in], U [rows, r] starting
+ * at 0, V [r, cols] ~ N(0, 1/cols): the model starts as the base, and the update lives only
+ * where the base matrix is nonzero (mask M).
  */
-export function decoderLora(p: TrainParams, mask: Uint8Array | undefined, rank: number, seed: number): Adapter {
-  const { d_out: O, d_model: H } = p.config;
-  const w0 = Float64Array.from(p.decW);
-  const U = new Float64Array(O * rank);
-  const rng = makeRng(seed + 1013);
-  const V = Float64Array.from({ length: rank * H }, () => rng.normal() / Math.sqrt(H));
+export function loraAdapter(p: TrainParams, target: LoraTarget, mask: Uint8Array | undefined, rank: number, seed: number): Adapter {
+  const { d_out, d_model: H, d_in } = p.config;
+  const [rows, cols] = target === 'decoder' ? [d_out, H] : [H, d_in];
+  const field = target === 'decoder' ? 'decW' : 'encW';
+  const w0 = Float64Array.from(p[field]);
+  const U = new Float64Array(rows * rank);
+  const rng = makeRng(seed + (target === 'decoder' ? 1013 : 2027));
+  const V = Float64Array.from({ length: rank * cols }, () => rng.normal() / Math.sqrt(cols));
   const refs: ParamRef[] = [
-    { name: 'decoder.lora_u', value: U, ssm: false, decay: false },
-    { name: 'decoder.lora_v', value: V, ssm: false, decay: false },
+    { name: `${target}.lora_u`, value: U, ssm: false, decay: false },
+    { name: `${target}.lora_v`, value: V, ssm: false, decay: false },
   ];
   return {
     refs,
     apply(q: TrainParams): void {
-      for (let o = 0; o < O; o++) {
-        for (let h = 0; h < H; h++) {
-          const i = o * H + h;
+      const W = q[field];
+      for (let o = 0; o < rows; o++) {
+        for (let h = 0; h < cols; h++) {
+          const i = o * cols + h;
           if (mask && !mask[i]) {
-            q.decW[i] = w0[i];
+            W[i] = w0[i];
             continue;
           }
           let s = 0;
-          for (let k = 0; k < rank; k++) s += U[o * rank + k] * V[k * H + h];
-          q.decW[i] = w0[i] + s;
+          for (let k = 0; k < rank; k++) s += U[o * rank + k] * V[k * cols + h];
+          W[i] = w0[i] + s;
         }
       }
     },
     gradient(g: TrainParams): Float64Array[] {
       // G_M = M ⊙ ∂L/∂W; ∂L/∂U = G_M Vᵀ, ∂L/∂V = Uᵀ G_M.
-      const gU = new Float64Array(O * rank);
-      const gV = new Float64Array(rank * H);
-      for (let o = 0; o < O; o++) {
-        for (let h = 0; h < H; h++) {
-          const i = o * H + h;
+      const G = g[field];
+      const gU = new Float64Array(rows * rank);
+      const gV = new Float64Array(rank * cols);
+      for (let o = 0; o < rows; o++) {
+        for (let h = 0; h < cols; h++) {
+          const i = o * cols + h;
           if (mask && !mask[i]) continue;
-          const gw = g.decW[i];
+          const gw = G[i];
           if (gw === 0) continue;
           for (let k = 0; k < rank; k++) {
-            gU[o * rank + k] += gw * V[k * H + h];
-            gV[k * H + h] += gw * U[o * rank + k];
+            gU[o * rank + k] += gw * V[k * cols + h];
+            gV[k * cols + h] += gw * U[o * rank + k];
           }
         }
       }
       return [gU, gV];
     },
+  };
+}
+
+/** LoRA on the decoder (loraAdapter). */
+export function decoderLora(p: TrainParams, mask: Uint8Array | undefined, rank: number, seed: number): Adapter {
+  return loraAdapter(p, 'decoder', mask, rank, seed);
+}
+
+/** Several adapters on different tensors as one: refs in order, each applied, gradients concatenated. */
+export function combineAdapters(list: Adapter[]): Adapter {
+  if (list.length === 1) return list[0];
+  return {
+    refs: list.flatMap((a) => a.refs),
+    apply: (q) => list.forEach((a) => a.apply(q)),
+    gradient: (g) => list.flatMap((a) => a.gradient(g)),
   };
 }
 
@@ -272,8 +296,9 @@ export interface TuneArgs {
   /** SDT: channels and states selected per layer. */
   channels?: number;
   states?: number;
-  /** LoRA rank on the decoder (sdt: optional; lora: required). */
+  /** LoRA rank (sdt: optional; lora: required), on the matrices of loraOn (default the decoder). */
   loraRank?: number;
+  loraOn?: readonly LoraTarget[];
   /** SDT: optimizer steps of the importance warm-up. */
   warmupSteps: number;
   /** sdt and lora: these bias vectors train too. */
@@ -321,7 +346,7 @@ function countTrainable(trainable: Map<string, Uint8Array>): number {
   return n;
 }
 
-export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank' | 'biases'>): void {
+export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank' | 'loraOn' | 'biases'>): void {
   const { d_model: H, d_state: P, d_in, d_out } = a.base.config;
   if (d_in !== a.task.dIn || d_out !== a.task.dOut) {
     throw new SparrowError(`the base model has d_in ${d_in} and d_out ${d_out}; task ${a.task.name} needs ${a.task.dIn} and ${a.task.dOut}`);
@@ -335,6 +360,7 @@ export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'ch
   }
   if (a.method === 'lora' && !a.loraRank) throw new SparrowError('--method lora needs --lora-rank');
   if (a.method === 'full' && a.loraRank) throw new SparrowError('--lora-rank does not go with --method full (every weight trains)');
+  if (a.loraOn && !a.loraRank) throw new SparrowError('--lora-on needs --lora-rank');
   if (a.biases?.length && a.method === 'full') throw new SparrowError('--biases does not go with --method full (every bias trains)');
   if (a.biases?.includes('gate') && !a.base.config.gate) throw new SparrowError('--biases gate: the base model has no gate');
 }
@@ -379,9 +405,9 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
     }
     if (a.biases?.length) for (const [name, m] of biasTrainable(params, a.biases)) trainable.set(name, m);
     if (a.loraRank) {
-      adapter = decoderLora(params, masks.get('decoder.weight'), a.loraRank, o.seed);
-      trainable.set('decoder.lora_u', new Uint8Array(adapter.refs[0].value.length).fill(1));
-      trainable.set('decoder.lora_v', new Uint8Array(adapter.refs[1].value.length).fill(1));
+      const rank = a.loraRank;
+      adapter = combineAdapters((a.loraOn ?? ['decoder']).map((t) => loraAdapter(params, t, masks.get(`${t}.weight`), rank, o.seed)));
+      for (const r of adapter.refs) trainable.set(r.name, new Uint8Array(r.value.length).fill(1));
     }
     const st = freshState(params, masks, adapter);
     const nTrainable = countTrainable(trainable);

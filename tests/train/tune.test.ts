@@ -23,7 +23,7 @@ import { discretize, exportModel, importModel, initParams, paramRefs, zerosLike 
 import { makeTask, TaskSpec } from '../../host/train/tasks';
 import { computeMasks } from '../../host/train/trainer';
 import { parseClasses, parseNoises, taskSpec } from '../../host/cli/train';
-import { biasTrainable, decoderLora, deployedParameters, dimensionScores, fullTrainable, runTune, sdtTrainable, selectDimensions, topK, TuneArgs } from '../../host/train/tune';
+import { biasTrainable, deployedParameters, loraAdapter, dimensionScores, fullTrainable, runTune, sdtTrainable, selectDimensions, topK, TuneArgs } from '../../host/train/tune';
 import { centralDifference } from '../helpers/fd';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'sparrow.cjs');
@@ -99,37 +99,38 @@ describe('importModel', () => {
   });
 });
 
-describe('LoRA on the decoder', () => {
+describe.each(['decoder', 'encoder'] as const)('LoRA on the %s', (target) => {
   const m = trainedLike(5, 0.5);
   const { params, masks } = importModel(m);
-  const mask = masks.get('decoder.weight')!;
+  const mask = masks.get(`${target}.weight`)!;
+  const field = target === 'decoder' ? 'decW' : 'encW';
 
-  test('starts at the base, and moves only the nonzero decoder weights', () => {
-    const ad = decoderLora(params, mask, 2, 1);
-    const w0 = Float64Array.from(params.decW);
+  test('starts at the base, and moves only the nonzero weights', () => {
+    const ad = loraAdapter(params, target, mask, 2, 1);
+    const w0 = Float64Array.from(params[field]);
     ad.apply(params);
-    expect(Array.from(params.decW)).toEqual(Array.from(w0));
+    expect(Array.from(params[field])).toEqual(Array.from(w0));
     ad.refs[0].value.forEach((_, i) => (ad.refs[0].value[i] = 0.1 * (i + 1)));
     ad.apply(params);
-    params.decW.forEach((w, i) => {
+    params[field].forEach((w, i) => {
       if (!mask[i]) expect(w).toBe(w0[i]);
     });
-    expect(params.decW.some((w, i) => mask[i] && w !== w0[i])).toBe(true);
+    expect(params[field].some((w, i) => mask[i] && w !== w0[i])).toBe(true);
   });
 
-  test('its gradient matches central differences of a loss of the decoder weight', () => {
-    const ad = decoderLora(params, mask, 3, 2);
+  test('its gradient matches central differences of a loss of the weight', () => {
+    const ad = loraAdapter(params, target, mask, 3, 2);
     ad.refs[0].value.forEach((_, i) => (ad.refs[0].value[i] = Math.sin(i + 1)));
-    const target = Float64Array.from(params.decW, (_, i) => Math.cos(i));
+    const goal = Float64Array.from(params[field], (_, i) => Math.cos(i));
     const loss = (): number => {
       ad.apply(params);
       let s = 0;
-      params.decW.forEach((w, i) => (s += 0.5 * (w - target[i]) ** 2));
+      params[field].forEach((w, i) => (s += 0.5 * (w - goal[i]) ** 2));
       return s;
     };
     loss();
     const g = zerosLike(params);
-    params.decW.forEach((w, i) => (g.decW[i] = w - target[i]));
+    params[field].forEach((w, i) => (g[field][i] = w - goal[i]));
     const analytic = ad.gradient(g);
     const eps = 1e-6;
     ad.refs.forEach((r, k) => {
@@ -266,6 +267,22 @@ describe('runTune on a small denoising task', () => {
     expect(Array.from(r.model.decoderBias)).toEqual(Array.from(base.decoderBias));
   }, 60_000);
 
+  test('LoRA on the encoder and the decoder: both move only at their nonzeros, every other tensor is the base', async () => {
+    const r = await runTune(args({ method: 'lora', loraRank: 2, loraOn: ['encoder', 'decoder'] }), ui);
+    // rank 2 × (H + d_in) on the encoder [H, d_in] and 2 × (d_out + H) on the decoder.
+    expect(r.trainable).toBe(2 * (8 + task.dIn) + 2 * (task.dOut + 8));
+    for (const [got, want] of [[r.model.encoderWeight, base.encoderWeight], [r.model.decoderWeight, base.decoderWeight]]) {
+      const d = logical(got);
+      const d0 = logical(want);
+      d0.forEach((w, i) => {
+        if (w === 0) expect(d[i]).toBe(0);
+      });
+      expect(maxAbsDiff(d, d0)).toBeGreaterThan(0);
+    }
+    r.model.layers.forEach((L, l) => expect(maxAbsDiff(logical(L.B_re), logical(base.layers[l].B_re))).toBeLessThan(1e-6));
+    expect(Array.from(r.model.encoderBias)).toEqual(Array.from(base.encoderBias));
+  }, 60_000);
+
   test('LoRA with --biases decoder,norm: those biases move, whole; every other vector is the base', async () => {
     const r = await runTune(args({ method: 'lora', loraRank: 1, biases: ['decoder', 'norm'] }), ui);
     // rank 1 (d_out + H) + decoder bias (d_out) + each layer's norm shift (H).
@@ -306,6 +323,8 @@ describe('runTune on a small denoising task', () => {
     await expect(runTune(args({ channels: 9, states: 1 }), ui)).rejects.toThrow("--channels 9 is more than the model's 8 channels");
     await expect(runTune(args({ method: 'lora' }), ui)).rejects.toThrow('--method lora needs --lora-rank');
     await expect(runTune(args({ method: 'full', loraRank: 2 }), ui)).rejects.toThrow('--lora-rank does not go with --method full');
+    await expect(runTune(args({ method: 'lora', loraOn: ['encoder'] }), ui)).rejects.toThrow('--method lora needs --lora-rank');
+    await expect(runTune(args({ method: 'sdt', channels: 2, states: 2, loraOn: ['encoder'] }), ui)).rejects.toThrow('--lora-on needs --lora-rank');
     await expect(runTune(args({ method: 'full', biases: ['decoder'] }), ui)).rejects.toThrow('--biases does not go with --method full');
     await expect(runTune(args({ channels: 2, states: 2, biases: ['gate'] }), ui)).rejects.toThrow('--biases gate: the base model has no gate');
     const other = makeTask({ ...spec, nFft: 64 });
@@ -454,6 +473,7 @@ describe('sparrow tune (CLI)', () => {
     [['tune', 'base.safetensors', '--task', 'sfmnist', '--data-dir', 'nowhere', '--method', 'full', '-o', 'x.safetensors'], /nowhere/],
     [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--biases', 'decoder,bogus', '-o', 'x.safetensors'], /'bogus' is not one of decoder, encoder, norm, gate/],
     [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--biases', 'gate', '-o', 'x.safetensors'], /--biases gate: the base model has no gate/],
+    [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--lora-on', 'encoder,gate', '-o', 'x.safetensors'], /'gate' is not one of decoder, encoder/],
   ])('refuses %j in one line', (argv, message) => {
     const r = sparrow(...(argv as string[]));
     expect(r.status).not.toBe(0);
