@@ -144,7 +144,7 @@ interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
 export const INIT_DT = 0.01;
 
 /** The parameters, masks and sparsity of `file` to train further; errors name the file and the problem. */
-function initFrom(file: string, dIn: number, dOut: number, target: number): { params: TrainParams; masks: Masks; sparsity: number } {
+function initFrom(file: string, dIn: number, dOut: number, target: number): { params: TrainParams; masks: Masks; sparsity: number; trainSeconds?: number } {
   const m = readAnyModelFile(file);
   if (m.kind !== 'float') throw new SparrowError(`${file}: --init needs a float model; this one is w8a16 (train from the float model it was quantized from)`);
   const c = m.model.config;
@@ -152,7 +152,9 @@ function initFrom(file: string, dIn: number, dOut: number, target: number): { pa
   const { params, masks } = importModel(m.model, INIT_DT);
   const sparsity = maskSparsity(params, masks);
   if (target > 0 && target < sparsity - 1e-9) throw new SparrowError(`${file}: is ${(100 * sparsity).toFixed(1)}% sparse, more than --sparsity ${target}; pruned weights do not come back (pass --sparsity 0 to keep its pattern)`);
-  return { params, masks, sparsity };
+  // The training behind the model: its own run and whatever it was trained further from.
+  const seconds = [m.model.metadata.train_seconds, m.model.metadata.init_train_seconds].map(Number).filter(Number.isFinite);
+  return { params, masks, sparsity, ...(m.model.metadata.train_seconds !== undefined ? { trainSeconds: seconds.reduce((a, b) => a + b, 0) } : {}) };
 }
 
 /** One line on what SMA did on the test examples. */
@@ -293,7 +295,7 @@ export function addTrainCommands(program: Command): void {
         evalMode: o.evalMode,
         script: __filename,
         command: ['sparrow', ...process.argv.slice(2)].join(' '),
-        ...(init ? { init: { params: init.params, masks: init.masks } } : {}),
+        ...(init ? { init: { params: init.params, masks: init.masks, file: o.init!, ...(init.trainSeconds !== undefined ? { trainSeconds: init.trainSeconds } : {}) } } : {}),
       }, trainUi(o.quiet || o.json));
       const summary = {
         done: r.done,

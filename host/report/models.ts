@@ -37,6 +37,9 @@ export interface ModelRow {
   /** Integer firmware (w8a16, default formats), bytes of firmware.wasm. */
   firmwareBytes?: number;
   trainSeconds?: number;
+  /** `train --init`: the model it was trained further from, and the training seconds behind that one (in trainSeconds too). */
+  initFrom?: string;
+  initSeconds?: number;
   seqStepsPerSecond?: number;
   threads?: number;
   command?: string;
@@ -81,7 +84,8 @@ export function collectModels(dir: string): ModelRow[] {
       parameters: s.parameters,
       macsPerStep: s.macsPerStep,
       firmwareBytes,
-      trainSeconds: num(meta.train_seconds),
+      trainSeconds: meta.train_seconds === undefined ? undefined : (num(meta.train_seconds) ?? 0) + (num(meta.init_train_seconds) ?? 0),
+      ...(meta.init_from ? { initFrom: path.basename(meta.init_from), ...(num(meta.init_train_seconds) !== undefined ? { initSeconds: num(meta.init_train_seconds) } : {}) } : {}),
       seqStepsPerSecond: num(meta.seq_steps_per_second),
       threads: num(meta.threads),
       command: meta.command,
@@ -98,7 +102,7 @@ export function modelsMarkdown(rows: ModelRow[]): string {
   const head = '| model | task | architecture | sparsity | test metric (float) | w8a16 | nonzeros / parameters | MACs/step | firmware (w8a16) | training time | throughput |';
   const lines = [head, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
   for (const r of rows) {
-    lines.push(`| \`${r.file}\` | ${r.task} | ${r.arch} | ${(r.sparsity * 100).toFixed(0)}% | ${r.metricName} ${r.metric.toFixed(2)} | ${r.quantizedMetric === undefined ? '–' : r.quantizedMetric.toFixed(2) + (r.perChannel ? ' (per channel)' : '')} | ${int(r.nonzeros)} / ${int(r.parameters)} | ${int(r.macsPerStep)} | ${kib(r.firmwareBytes)} | ${duration(r.trainSeconds)}${r.threads ? ` (${r.threads} threads)` : ''} | ${r.seqStepsPerSecond === undefined ? '–' : `${int(r.seqStepsPerSecond)} seq-steps/s`} |`);
+    lines.push(`| \`${r.file}\` | ${r.task} | ${r.arch} | ${(r.sparsity * 100).toFixed(0)}% | ${r.metricName} ${r.metric.toFixed(2)} | ${r.quantizedMetric === undefined ? '–' : r.quantizedMetric.toFixed(2) + (r.perChannel ? ' (per channel)' : '')} | ${int(r.nonzeros)} / ${int(r.parameters)} | ${int(r.macsPerStep)} | ${kib(r.firmwareBytes)} | ${duration(r.trainSeconds)}${r.threads ? ` (${r.threads} threads)` : ''}${r.initFrom ? `, ${r.initSeconds !== undefined ? `${duration(r.initSeconds)} of it ` : ''}training \`${r.initFrom}\`` : ''} | ${r.seqStepsPerSecond === undefined ? '–' : `${int(r.seqStepsPerSecond)} seq-steps/s`} |`);
   }
   lines.push('', 'Training commands (each model records its own in its metadata, `command`):', '');
   for (const r of rows) if (r.command) lines.push(`- \`${r.file}\`: \`${r.command}\``);

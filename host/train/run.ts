@@ -48,8 +48,11 @@ export interface RunArgs {
   script: string;
   /** The command line, recorded in the model's metadata. */
   command: string;
-  /** Start from these parameters and masks (`train --init`, importModel) instead of a random initialisation. */
-  init?: { params: TrainParams; masks: Masks };
+  /**
+   * Start from these parameters and masks (`train --init`, importModel) instead of a random
+   * initialisation; `file` and the training seconds behind it go into the model's metadata.
+   */
+  init?: { params: TrainParams; masks: Masks; file: string; trainSeconds?: number };
 }
 
 export interface StepInfo {
@@ -166,6 +169,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
       seq_steps_per_second: seqStepsPerSecond.toFixed(0),
       threads: String(pool.threads),
       command: args.command,
+      ...(args.init ? { init_from: args.init.file, ...(args.init.trainSeconds !== undefined ? { init_train_seconds: args.init.trainSeconds.toFixed(0) } : {}) } : {}),
     };
     const model = exportModel(state.params, state.masks, record);
     writeFileAtomic(args.out, serializeModel(model));

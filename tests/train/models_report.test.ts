@@ -18,7 +18,8 @@ beforeAll(() => {
   const dense = randomModel({ d_in: 4, d_model: 8, d_state: 4, d_out: 10, n_layers: 1, act: 'gelu', encoder_act: 'none', gate: false, sparsity: 0, seed: 1 });
   const sparse = randomModel({ d_in: 4, d_model: 8, d_state: 4, d_out: 10, n_layers: 1, act: 'gelu', encoder_act: 'none', gate: false, sparsity: 0.5, seed: 2 });
   writeModel(path.join(dir, 'a-s0.safetensors'), { ...dense, metadata: meta('85.5', '0') });
-  writeModel(path.join(dir, 'a-s50.safetensors'), { ...sparse, metadata: meta('84.25', '0.5') });
+  // Pruned from a-s0 (train --init): its half hour adds to a-s0's two hours.
+  writeModel(path.join(dir, 'a-s50.safetensors'), { ...sparse, metadata: { ...meta('84.25', '0.5'), train_seconds: '1800', init_from: 'models/a-s0.safetensors', init_train_seconds: '7200' } });
   const q = quantizeModel(dense, { sequences: [{ data: new Float64Array(40).fill(0.3), T: 10 }] });
   q.metadata = { ...q.metadata, test_metric: '85.1' };
   fs.writeFileSync(path.join(dir, 'a-s0.q.safetensors'), serializeQuantModel(q));
@@ -36,7 +37,7 @@ test('rows come from the training metadata; the w8a16 sibling adds its metric an
   const [d, s] = rows;
   expect(d).toMatchObject({ task: 'sfmnist', metric: 85.5, quantizedMetric: 85.1, perChannel: false, sparsity: 0, arch: 'H8 P4 L1 gelu', trainSeconds: 7200, threads: 2 });
   expect(d.firmwareBytes).toBeGreaterThan(1000);
-  expect(s).toMatchObject({ metric: 84.25, sparsity: 0.5, quantizedMetric: 84, perChannel: true });
+  expect(s).toMatchObject({ metric: 84.25, sparsity: 0.5, quantizedMetric: 84, perChannel: true, trainSeconds: 9000, initFrom: 'a-s0.safetensors', initSeconds: 7200 });
   // The sparse model has exactly as many fewer nonzeros as its matrices have zero entries.
   const sparse = readModel(path.join(dir, 'a-s50.safetensors'));
   const zeros = [sparse.encoderWeight, sparse.decoderWeight, sparse.layers[0].B_re, sparse.layers[0].B_im, sparse.layers[0].C_re, sparse.layers[0].C_im]
@@ -46,7 +47,8 @@ test('rows come from the training metadata; the w8a16 sibling adds its metric an
   const md = modelsMarkdown(rows);
   expect(md).toContain('| `a-s0.safetensors` | sfmnist | H8 P4 L1 gelu | 0% | accuracy (%) 85.50 | 85.10 |');
   expect(md).toContain('| `a-s50.safetensors` | sfmnist | H8 P4 L1 gelu | 50% | accuracy (%) 84.25 | 84.00 (per channel) |');
-  expect(md).toContain('2.0 h (2 threads) | 20,000 seq-steps/s |');
+  expect(md).toContain('| 2.0 h (2 threads) | 20,000 seq-steps/s |');
+  expect(md).toContain('| 2.5 h (2 threads), 2.0 h of it training `a-s0.safetensors` | 20,000 seq-steps/s |');
   expect(md).toContain('- `a-s50.safetensors`: `sparrow train --task sfmnist --sparsity 0.5`');
 });
 
