@@ -70,12 +70,13 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dn-sdt-c8-s8-lora-enc-r1-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lora-rank 1 --lora-on encoder --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dn-sdt-c4-s4-lora-enc-r2-lr03 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 2 --lora-on encoder --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dn-sdt-c4-s4-lora-enc-r1-ben-lr03 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 1 --lora-on encoder --biases encoder,norm --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s80 dn-sdt-c4-s4-lora-encdec-r1-lr03 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 1 --lora-on encoder,decoder --lr 0.03 --ssm-lr 0.03
       # Twice the epochs, for the best of those and for the full fine-tune it is measured against.
       tune denoise-wp-s80 dn-sdt-c8-s8-lora-enc-r1-lr03-e8 "${T[@]}" --epochs 8 --method sdt --channels 8 --states 8 --lora-rank 1 --lora-on encoder --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dn-full-e8 "${T[@]}" --epochs 8 --method full --lr 0.002 --ssm-lr 0.002
       patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1 dn-sdt-c16-s8-lr03 dn-sdt-c16-s8-lr05-e8 dn-sdt-c8-s8-lora-r1-lr03 dn-sdt-c8-s8-lr03-bdec \
         dn-lora-enc-r1 dn-lora-enc-r1-lr03 dn-lora-enc-r2 dn-lora-encdec-r1 dn-lora-enc-r1-ben dn-sdt-c8-s8-lora-enc-r1 dn-sdt-c8-s8-lora-enc-r1-lr03 \
-        dn-sdt-c4-s4-lora-enc-r2-lr03 dn-sdt-c4-s4-lora-enc-r1-ben-lr03 dn-sdt-c8-s8-lora-enc-r1-lr03-e8 dn-full-e8
+        dn-sdt-c4-s4-lora-enc-r2-lr03 dn-sdt-c4-s4-lora-enc-r1-ben-lr03 dn-sdt-c4-s4-lora-encdec-r1-lr03 dn-sdt-c8-s8-lora-enc-r1-lr03-e8 dn-full-e8
       ;;
     denoise-brown)
       # The same base tuned to brown noise (low-frequency rumble), the other transfer.
@@ -88,7 +89,8 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dnb-sdt-c8-s8-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dnb-sdt-c8-s8-lr03-bdec "${T[@]}" --method sdt --channels 8 --states 8 --biases decoder --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dnb-sdt-c8-s8-lora-enc-r1-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lora-rank 1 --lora-on encoder --lr 0.03 --ssm-lr 0.03
-      patches denoise-wp-s80 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03 dnb-sdt-c8-s8-lr03-bdec dnb-sdt-c8-s8-lora-enc-r1-lr03
+      tune denoise-wp-s80 dnb-sdt-c4-s4-lora-enc-r2-lr03 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 2 --lora-on encoder --lr 0.03 --ssm-lr 0.03
+      patches denoise-wp-s80 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03 dnb-sdt-c8-s8-lr03-bdec dnb-sdt-c8-s8-lora-enc-r1-lr03 dnb-sdt-c4-s4-lora-enc-r2-lr03
       ;;
     sfmnist)
       # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9
