@@ -122,5 +122,5 @@ export function paretoSvg(rows: ModelRow[], task: string): string {
     const q = of.filter((r) => r.quantizedMetric !== undefined);
     if (q.length) series.push({ name: `${arch} w8a16`, color, dashed: true, points: q.map((r) => [r.macsPerStep, r.quantizedMetric!]) });
   });
-  return lineChart({ title: `${task}: ${mine[0].metricName} vs MACs per step (points: sparsity levels)`, xLabel: 'MACs per step (nonzero weights)', yLabel: mine[0].metricName, series });
+  return lineChart({ title: `${task}: ${mine[0].metricName} vs MACs per step (points: sparsity levels)`, xLabel: 'MACs per step (nonzero weights)', yLabel: mine[0].metricName, series, yFromZero: false });
 }

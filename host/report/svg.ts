@@ -113,6 +113,8 @@ export interface LineChart {
   yLabel: string;
   series: LineSeries[];
   logY?: boolean;
+  /** Start a linear y axis at 0 (default); false fits it to the data (accuracies a point apart). */
+  yFromZero?: boolean;
   xFormat?: (v: number) => string;
   yFormat?: (v: number) => string;
 }
@@ -121,7 +123,7 @@ export function lineChart(c: LineChart): string {
   const xs = c.series.flatMap((s) => s.points.map((p) => p[0]));
   const ys = c.series.flatMap((s) => s.points.map((p) => p[1]));
   const ax = axis(xs, false, false);
-  const ay = axis(ys, !!c.logY, true);
+  const ay = axis(ys, !!c.logY, c.yFromZero ?? true);
   const fx = c.xFormat ?? formatTick;
   const colors = c.series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]);
   const body = [

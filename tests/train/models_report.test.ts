@@ -57,5 +57,9 @@ test('the plot has one float line and one w8a16 line through both sparsity level
   const lines = [...svg.matchAll(/<polyline[^>]*points="([^"]*)"/g)].map((m) => m[1].trim().split(' ').length);
   expect(lines).toEqual([2, 2]);
   expect(svg).toContain('H8 P4 L1 gelu w8a16');
+  // The y axis fits the metrics (84–85.5), not 0–100: its tick labels stay near them.
+  const yTicks = [...svg.matchAll(/<text x="\d+(?:\.\d+)?" y="[\d.]+" text-anchor="end"[^>]*>([^<]*)<\/text>/g)].map((m) => Number(m[1]));
+  expect(yTicks.length).toBeGreaterThan(1);
+  for (const t of yTicks) expect(t).toBeGreaterThanOrEqual(83);
   expect(() => paretoSvg(collectModels(dir), 'denoise')).toThrow('no trained denoise models to plot');
 });
