@@ -141,20 +141,20 @@ interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
  * learning rate on the scale a fresh run has (with Δ = 1, as tuning uses, an --ssm-lr step would
  * move the phase of Λ̄ about 100× further).
  */
-export const INIT_DT = 0.01;
+const INIT_DT = 0.01;
 
 /** The parameters, masks and sparsity of `file` to train further; errors name the file and the problem. */
 function initFrom(file: string, dIn: number, dOut: number, target: number): { params: TrainParams; masks: Masks; sparsity: number; trainSeconds?: number } {
   const m = readAnyModelFile(file);
   if (m.kind !== 'float') throw new SparrowError(`${file}: --init needs a float model; this one is w8a16 (train from the float model it was quantized from)`);
   const c = m.model.config;
-  if (c.d_in !== dIn || c.d_out !== dOut) throw new SparrowError(`${file}: has d_in ${c.d_in} and d_out ${c.d_out}, the task ${dIn} and ${dOut}`);
+  if (c.d_in !== dIn || c.d_out !== dOut) throw new SparrowError(`${file}: has d_in ${c.d_in} and d_out ${c.d_out}; the task needs ${dIn} and ${dOut}`);
   const { params, masks } = importModel(m.model, INIT_DT);
   const sparsity = maskSparsity(params, masks);
   if (target > 0 && target < sparsity - 1e-9) throw new SparrowError(`${file}: is ${(100 * sparsity).toFixed(1)}% sparse, more than --sparsity ${target}; pruned weights do not come back (pass --sparsity 0 to keep its pattern)`);
-  // The training behind the model: its own run and whatever it was trained further from.
-  const seconds = [m.model.metadata.train_seconds, m.model.metadata.init_train_seconds].map(Number).filter(Number.isFinite);
-  return { params, masks, sparsity, ...(m.model.metadata.train_seconds !== undefined ? { trainSeconds: seconds.reduce((a, b) => a + b, 0) } : {}) };
+  // The training behind the model: its own run plus whatever it was trained further from.
+  const { train_seconds: own, init_train_seconds: before } = m.model.metadata;
+  return { params, masks, sparsity, ...(own !== undefined ? { trainSeconds: Number(own) + Number(before ?? 0) } : {}) };
 }
 
 /** One line on what SMA did on the test examples. */

@@ -105,11 +105,6 @@ export function loraAdapter(p: TrainParams, target: LoraTarget, mask: Uint8Array
   };
 }
 
-/** LoRA on the decoder (loraAdapter). */
-export function decoderLora(p: TrainParams, mask: Uint8Array | undefined, rank: number, seed: number): Adapter {
-  return loraAdapter(p, 'decoder', mask, rank, seed);
-}
-
 /** Several adapters on different tensors as one: refs in order, each applied, gradients concatenated. */
 export function combineAdapters(list: Adapter[]): Adapter {
   if (list.length === 1) return list[0];

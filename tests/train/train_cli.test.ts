@@ -205,7 +205,7 @@ describe('sparrow train and eval', () => {
   test.each([
     ['--init with a w8a16 model', ['train', ...TINY, '--init', 'base.q.safetensors', '-o', 'x.safetensors'], /base\.q\.safetensors: --init needs a float model; this one is w8a16/],
     ['--init below the model\'s sparsity', ['train', ...TINY, '--init', 'base.safetensors', '--sparsity', '0.2', '-o', 'x.safetensors'], /base\.safetensors: is \d+\.\d% sparse, more than --sparsity 0\.2; pruned weights do not come back/],
-    ['--init for another task', ['train', '--task', 'denoise', '--train-size', '16', '--test-size', '2', '--init', 'base.safetensors', '-o', 'x.safetensors'], /base\.safetensors: has d_in 4 and d_out 10, the task 129 and 129/],
+    ['--init for another task', ['train', '--task', 'denoise', '--train-size', '16', '--test-size', '2', '--init', 'base.safetensors', '-o', 'x.safetensors'], /base\.safetensors: has d_in 4 and d_out 10; the task needs 129 and 129/],
     ['a missing dataset names the install command', ['train', '--task', 'sfmnist', '--data-dir', 'nowhere', '-o', 'x.safetensors'], /apt-get install dataset-fashion-mnist/],
     ['--resume without a checkpoint', ['train', ...TINY, '-o', 'none.safetensors', '--resume'], /none\.safetensors\.ckpt: no checkpoint to resume/],
     ['a model for another task', ['eval', 'a.safetensors', '--task', 'denoise', '--test-size', '2'], /the model has d_in 4 and d_out 10; task denoise needs d_in 129/],
