@@ -10,7 +10,8 @@ import { PruneDistribution } from '../compress/prune';
 import { ModelConfig } from '../model/types';
 import { formatTable } from '../report/table';
 import { SparrowError } from '../util/errors';
-import { EvalMode } from '../train/pool';
+import { EvalMode, Teacher } from '../train/pool';
+import { Distillation, Task } from '../train/task';
 import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
 import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
 import { NOISE_TYPES, NoiseType } from '../train/data/synth_audio';
@@ -108,6 +109,9 @@ interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
   out: string;
   quantized?: string;
   init?: string;
+  teacher?: string;
+  kdWeight: number;
+  kdTemperature: number;
   dModel: number;
   dState: number;
   layers: number;
@@ -155,6 +159,17 @@ function initFrom(file: string, dIn: number, dOut: number, target: number): { pa
   // The training behind the model: its own run plus whatever it was trained further from.
   const { train_seconds: own, init_train_seconds: before } = m.model.metadata;
   return { params, masks, sparsity, ...(own !== undefined ? { trainSeconds: Number(own) + Number(before ?? 0) } : {}) };
+}
+
+/** A teacher for `--teacher`: a float model of the task's shape, in training form (BatchNorm at its folded statistics). */
+function teacherFrom(file: string, task: Task, distill: Distillation): Teacher & { file: string } {
+  if (!task.distillLoss) throw new SparrowError(`--teacher: task ${task.name} has no distillation loss (it is for sfmnist)`);
+  const m = readAnyModelFile(file);
+  if (m.kind !== 'float') throw new SparrowError(`${file}: --teacher needs a float model; this one is w8a16 (use the float model it was quantized from)`);
+  const c = m.model.config;
+  if (c.d_in !== task.dIn || c.d_out !== task.dOut) throw new SparrowError(`${file}: has d_in ${c.d_in} and d_out ${c.d_out}; the task needs ${task.dIn} and ${task.dOut}`);
+  const { params, masks } = importModel(m.model, INIT_DT);
+  return { params, masks, distill, file };
 }
 
 /** One line on what SMA did on the test examples. */
@@ -231,6 +246,9 @@ export function addTrainCommands(program: Command): void {
     .requiredOption('-o, --out <file>', 'float model .safetensors written at the end')
     .option('--quantized <file>', `also write the w8a16 model, calibrated on the first training examples, and score it`)
     .option('--init <model>', 'start from this trained float model (weights and sparsity pattern) instead of a random initialisation, e.g. to prune a dense model: its architecture replaces --d-model … --sma, its BatchNorm stays folded (frozen statistics), --sparsity is reached from its own')
+    .option('--teacher <model>', "sfmnist: knowledge distillation from this trained float model (e.g. the dense one a sparse model should match): the loss mixes the labels' cross-entropy with the divergence from the teacher's softened logits, --kd-weight and --kd-temperature")
+    .option('--kd-weight <a>', 'with --teacher: weight of the distillation term (the labels get 1 − a)', numArg(0, 1), 0.5)
+    .option('--kd-temperature <t>', 'with --teacher: softmax temperature of both logits in the distillation term', numArg(0.1, 100), 2)
     .option('--d-model <H>', 'model width', intArg(1, 4096), 64)
     .option('--d-state <P>', 'complex states per layer', intArg(1, 4096), 64)
     .option('--layers <L>', 'S5 blocks', intArg(1, 64), 4)
@@ -260,6 +278,7 @@ export function addTrainCommands(program: Command): void {
       const task = makeTask(taskSpec(o));
       if (o.sma && !o.gate) throw new SparrowError('train: --sma needs --gate (SMA decides per step whether the gate runs)');
       const init = o.init !== undefined ? initFrom(o.init, task.dIn, task.dOut, o.sparsity) : undefined;
+      const teacher = o.teacher !== undefined ? teacherFrom(o.teacher, task, { weight: o.kdWeight, temperature: o.kdTemperature }) : undefined;
       const config: ModelConfig = init?.params.config ?? { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate, ...(o.sma ? { sma: true } : {}) };
       const limitSteps = Math.floor(Math.min(task.size('train'), o.trainLimit ?? Infinity) / o.batch);
       if (limitSteps < 1) throw new SparrowError(`train: ${Math.min(task.size('train'), o.trainLimit ?? Infinity)} training examples are fewer than one batch of ${o.batch}`);
@@ -295,6 +314,7 @@ export function addTrainCommands(program: Command): void {
         evalMode: o.evalMode,
         script: __filename,
         command: ['sparrow', ...process.argv.slice(2)].join(' '),
+        ...(teacher ? { teacher } : {}),
         ...(init ? { init: { params: init.params, masks: init.masks, file: o.init!, ...(init.trainSeconds !== undefined ? { trainSeconds: init.trainSeconds } : {}) } } : {}),
       }, trainUi(o.quiet || o.json));
       const summary = {

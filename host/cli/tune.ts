@@ -18,7 +18,7 @@ import { SparrowError } from '../util/errors';
 import { CALIBRATION_EXAMPLES, quantizeForTask, readAnyModelFile, scoreModel } from '../train/run';
 import { gridsOf } from '../train/qat';
 import { makeTask } from '../train/tasks';
-import { BIAS_GROUPS, BiasGroup, checkTuneArgs, LORA_TARGETS, LoraTarget, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
+import { BIAS_GROUPS, BiasGroup, checkTuneArgs, TENSOR_GROUPS, TensorGroup, LORA_TARGETS, LoraTarget, runTune, TUNE_METHODS, TuneMethod, TuneUi } from '../train/tune';
 import { InvalidArgumentError } from 'commander';
 import { intArg } from './options';
 import { addOptimizerOptions, addTaskOptions, OptimizerCliOptions, TaskCliOptions, taskSpec } from './train';
@@ -31,12 +31,14 @@ function parseLoraOn(value: string): LoraTarget[] {
   return targets as LoraTarget[];
 }
 
-/** `--biases decoder,norm`: known groups, each once. */
-function parseBiases(value: string): BiasGroup[] {
-  const groups = value.split(',').map((g) => g.trim());
-  for (const g of groups) if (!(BIAS_GROUPS as readonly string[]).includes(g)) throw new InvalidArgumentError(`'${g}' is not one of ${BIAS_GROUPS.join(', ')}`);
-  if (new Set(groups).size !== groups.length) throw new InvalidArgumentError(`'${value}' names a group twice`);
-  return groups as BiasGroup[];
+/** A comma-separated list of known names, each once (`--biases`, `--only`). */
+function parseGroups<G extends string>(known: readonly G[]): (value: string) => G[] {
+  return (value) => {
+    const groups = value.split(',').map((g) => g.trim());
+    for (const g of groups) if (!(known as readonly string[]).includes(g)) throw new InvalidArgumentError(`'${g}' is not one of ${known.join(', ')}`);
+    if (new Set(groups).size !== groups.length) throw new InvalidArgumentError(`'${value}' names a group twice`);
+    return groups as G[];
+  };
 }
 
 interface TuneCliOptions extends TaskCliOptions, OptimizerCliOptions {
@@ -50,6 +52,7 @@ interface TuneCliOptions extends TaskCliOptions, OptimizerCliOptions {
   loraRank?: number;
   loraOn?: LoraTarget[];
   biases?: BiasGroup[];
+  only?: TensorGroup[];
   warmupSteps: number;
   trainLimit?: number;
   evalLimit?: number;
@@ -116,7 +119,8 @@ export function addTuneCommand(program: Command): void {
     .option('--states <G>', 'sdt: states (of d_state) tuned per layer', intArg(1, 4096))
     .option('--lora-rank <R>', 'rank of a low-rank update of the decoder (or the --lora-on matrices), merged into its nonzeros (sdt: optional; lora: required)', intArg(1, 256))
     .option('--lora-on <list>', `the matrices the low-rank update goes on, comma-separated: ${LORA_TARGETS.join(', ')} (default decoder)`, parseLoraOn)
-    .option('--biases <list>', `sdt, lora: these bias vectors train too (BitFit), comma-separated: ${BIAS_GROUPS.join(', ')} (norm: each layer's norm shift)`, parseBiases)
+    .option('--biases <list>', `sdt, lora: these bias vectors train too (BitFit), comma-separated: ${BIAS_GROUPS.join(', ')} (norm: each layer's norm shift)`, parseGroups(BIAS_GROUPS))
+    .option('--only <list>', `full: only these groups of tensors train, comma-separated: ${TENSOR_GROUPS.join(', ')} (where a full fine-tune's gain sits)`, parseGroups(TENSOR_GROUPS))
     .option('--warmup-steps <n>', 'sdt: steps of the importance warm-up on Λ, B, C', intArg(1, 1e6), 50)
     .option('--train-limit <n>', 'use only the first n training examples', intArg(1, 1e9))
     .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final scores use all)', intArg(1, 1e9))
@@ -132,13 +136,13 @@ export function addTuneCommand(program: Command): void {
       const spec = taskSpec(o);
       const task = makeTask(spec);
       try {
-        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, loraOn: o.loraOn, biases: o.biases });
+        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, loraOn: o.loraOn, biases: o.biases, only: o.only });
       } catch (e) {
         if (e instanceof SparrowError) throw new SparrowError(`${file}: ${e.message}`);
         throw e;
       }
       const r = await runTune({
-        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, ...(o.loraOn ? { loraOn: o.loraOn } : {}), warmupSteps: o.warmupSteps, ...(o.biases ? { biases: o.biases } : {}),
+        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, ...(o.loraOn ? { loraOn: o.loraOn } : {}), warmupSteps: o.warmupSteps, ...(o.biases ? { biases: o.biases } : {}), ...(o.only ? { only: o.only } : {}),
         ...(like && like.kind === 'quantized' && o.qat ? { grids: gridsOf(like.model) } : {}),
         options: { epochs: o.epochs, batchSize: o.batch, seed: o.seed, lr: o.lr, ssmLr: o.ssmLr, weightDecay: o.weightDecay, clip: o.clip, ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}), ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}) },
         threads: o.threads,
@@ -149,6 +153,7 @@ export function addTuneCommand(program: Command): void {
         ...base.metadata,
         tuned_from: file,
         tune_method: o.method,
+        ...(o.only ? { tune_only: o.only.join(',') } : {}),
         ...(r.selection ? { tune_selection: JSON.stringify(r.selection) } : {}),
         tune_trainable: String(r.trainable),
         task: spec.name,

@@ -24,7 +24,7 @@ import { runConv } from './conv';
 import { backwardBatch, BnMode, forwardBatch, SMA_DEFAULTS, SmaTraining } from './backprop';
 import { exportModel, flattenParams, initParams, loadFlatParams, Masks, TrainParams, zerosLike } from './params';
 import { Qat } from './qat';
-import { Task } from './task';
+import { Distillation, Task } from './task';
 import { makeTask, TaskSpec } from './tasks';
 
 export type EvalMode = 'conv' | 'recurrent';
@@ -34,6 +34,26 @@ export interface WorkerInit {
   task: TaskSpec;
   config: ModelConfig;
   sma: SmaTraining;
+  teacher?: TeacherSnapshot;
+}
+
+/**
+ * A teacher for knowledge distillation (`train --teacher`): a trained model in training form
+ * (importModel, BatchNorm at its folded statistics) whose outputs on each training example the
+ * task's distillLoss compares the student's with. It runs forward only, on the same examples.
+ */
+export interface Teacher {
+  params: TrainParams;
+  masks: Masks;
+  distill: Distillation;
+}
+
+interface TeacherSnapshot {
+  config: ModelConfig;
+  params: Float64Array;
+  stats: Float64Array;
+  masks: [string, Uint8Array][];
+  distill: Distillation;
 }
 
 interface Snapshot {
@@ -82,13 +102,15 @@ export function loadStats(p: TrainParams, stats: Float64Array): void {
  * BatchNorm running statistics of `p` move toward this share's; with 'running' they are
  * frozen). A non-finite loss is an error naming the step.
  */
-export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat: Qat = false, bn: BnMode = 'batch', sma: SmaTraining = SMA_DEFAULTS): { grads: TrainParams; loss: number; smaRate: number } {
+export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices: ArrayLike<number>, step: number, qat: Qat = false, bn: BnMode = 'batch', sma: SmaTraining = SMA_DEFAULTS, teacher?: Teacher): { grads: TrainParams; loss: number; smaRate: number } {
   const examples = Array.from(indices, (i) => task.example('train', i));
   const T = examples[0].T;
   const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat, bn, sma);
+  if (teacher && !task.distillLoss) throw new SparrowError(`task ${task.name} has no distillation loss (--teacher)`);
+  const taught = teacher ? forwardBatch(teacher.params, teacher.masks, examples.map((e) => e.inputs), T, false, false, 'running').outputs : undefined;
   let loss = 0;
   const gradOut = outputs.map((o, n) => {
-    const r = task.loss(Float32Array.from(o), examples[n]);
+    const r = taught ? task.distillLoss!(Float32Array.from(o), examples[n], Float32Array.from(taught[n]), teacher!.distill) : task.loss(Float32Array.from(o), examples[n]);
     loss += r.loss;
     return Float64Array.from(r.grad, (g) => g / examples.length);
   });
@@ -122,6 +144,14 @@ export function runTrainWorker(): void {
   const port = parentPort!;
   let task: Task | undefined;
   const p = initParams(init.config, 0);
+  let teacher: Teacher | undefined;
+  if (init.teacher) {
+    const t = init.teacher;
+    const tp = initParams(t.config, 0);
+    loadFlatParams(tp, t.params);
+    loadStats(tp, t.stats);
+    teacher = { params: tp, masks: new Map(t.masks), distill: t.distill };
+  }
   const load = (r: Snapshot): Masks => {
     loadFlatParams(p, r.params);
     loadStats(p, r.stats);
@@ -131,7 +161,7 @@ export function runTrainWorker(): void {
     try {
       task ??= makeTask(init.task);
       if (r.kind === 'grad') {
-        const { grads, loss, smaRate } = shareGradient(p, load(r), task, r.indices, r.step, r.qat, r.bn, init.sma);
+        const { grads, loss, smaRate } = shareGradient(p, load(r), task, r.indices, r.step, r.qat, r.bn, init.sma, teacher);
         const reply: Reply = { id: r.id, kind: 'grad', grads: flattenParams(grads), loss, smaRate, stats: flattenStats(p) };
         port.postMessage(reply, [reply.grads.buffer as ArrayBuffer, reply.stats.buffer as ArrayBuffer]);
       } else {
@@ -166,6 +196,7 @@ export class TrainPool {
     private readonly task: Task,
     private readonly workers: Worker[],
     private readonly sma: SmaTraining,
+    private readonly teacher?: Teacher,
   ) {
     for (const w of workers) {
       w.on('message', (r: Reply) => {
@@ -184,11 +215,14 @@ export class TrainPool {
    * `threads` = total threads including the main one (1: no workers). `script` is the file
    * the workers run: the bundled CLI, which routes workers to runTrainWorker.
    */
-  static start(threads: number, task: Task, spec: TaskSpec, config: ModelConfig, script: string, sma: SmaTraining = SMA_DEFAULTS): TrainPool {
-    const init: WorkerInit = { sparrowTrainWorker: true, task: spec, config, sma };
+  static start(threads: number, task: Task, spec: TaskSpec, config: ModelConfig, script: string, sma: SmaTraining = SMA_DEFAULTS, teacher?: Teacher): TrainPool {
+    const init: WorkerInit = {
+      sparrowTrainWorker: true, task: spec, config, sma,
+      ...(teacher ? { teacher: { config: teacher.params.config, params: flattenParams(teacher.params), stats: flattenStats(teacher.params), masks: [...teacher.masks], distill: teacher.distill } } : {}),
+    };
     const workers = Array.from({ length: Math.max(0, threads - 1) }, () => new Worker(script, { workerData: init }));
     for (const w of workers) w.unref();
-    return new TrainPool(task, workers, sma);
+    return new TrainPool(task, workers, sma, teacher);
   }
 
   get threads(): number {
@@ -219,7 +253,7 @@ export class TrainPool {
     const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, qat, bn, ...snap }));
     // Catch now so a worker's failure cannot become an unhandled rejection while share 0 runs.
     const settled = remote.map((r) => r.then((v) => ({ v }), (e: Error) => ({ e })));
-    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step, qat, bn, this.sma);
+    const local = shareGradient(p, masks, this.task, indices.subarray(parts[0][0], parts[0][1]), step, qat, bn, this.sma, this.teacher);
     const n = indices.length;
     const w0 = (parts[0][1] - parts[0][0]) / n;
     const total = flattenParams(local.grads).map((g) => g * w0);

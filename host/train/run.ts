@@ -19,7 +19,7 @@ import { SparrowError } from '../util/errors';
 import { readCheckpoint, writeCheckpoint } from './checkpoint';
 import { runConv } from './conv';
 import { exportModel, Masks, TrainParams } from './params';
-import { EvalMode, TrainPool } from './pool';
+import { EvalMode, Teacher, TrainPool } from './pool';
 import { smaActivation, SmaActivation } from './sma';
 import { Task } from './task';
 import { makeTask, TaskSpec } from './tasks';
@@ -53,6 +53,8 @@ export interface RunArgs {
    * initialisation; `file` and the training seconds behind it go into the model's metadata.
    */
   init?: { params: TrainParams; masks: Masks; file: string; trainSeconds?: number };
+  /** Knowledge distillation from this model (`train --teacher`, pool.ts Teacher); `file` goes into the metadata. */
+  teacher?: Teacher & { file: string };
 }
 
 export interface StepInfo {
@@ -123,7 +125,12 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
     throw new Error(`train: model d_in/d_out ${options.config.d_in}/${options.config.d_out} do not match task ${task.name} (${task.dIn}/${task.dOut})`);
   }
   state ??= newTrainState(options, args.init);
-  const pool = TrainPool.start(args.threads, task, spec, options.config, args.script, options.sma);
+  if (args.teacher) {
+    const c = args.teacher.params.config;
+    if (!task.distillLoss) throw new SparrowError(`${args.teacher.file}: task ${task.name} has no distillation loss; --teacher is for sfmnist`);
+    if (c.d_in !== task.dIn || c.d_out !== task.dOut) throw new SparrowError(`${args.teacher.file}: the teacher has d_in ${c.d_in} and d_out ${c.d_out}; task ${task.name} needs ${task.dIn} and ${task.dOut}`);
+  }
+  const pool = TrainPool.start(args.threads, task, spec, options.config, args.script, options.sma, args.teacher);
   const perEpoch = stepsPerEpoch(task, options);
   const totalSteps = perEpoch * options.epochs;
   ui.start({ task, options, resumedAt, threads: pool.threads, totalSteps });
@@ -169,6 +176,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
       seq_steps_per_second: seqStepsPerSecond.toFixed(0),
       threads: String(pool.threads),
       command: args.command,
+      ...(args.teacher ? { teacher: args.teacher.file, kd_weight: String(args.teacher.distill.weight), kd_temperature: String(args.teacher.distill.temperature) } : {}),
       ...(args.init ? { init_from: args.init.file, ...(args.init.trainSeconds !== undefined ? { init_train_seconds: args.init.trainSeconds.toFixed(0) } : {}) } : {}),
     };
     const model = exportModel(state.params, state.masks, record);

@@ -34,6 +34,16 @@ export interface LossResult {
   grad: Float32Array;
 }
 
+/**
+ * Knowledge distillation (`train --teacher`): the loss becomes (1 − weight) × the task's loss +
+ * weight × temperature² × the divergence of the student's softened outputs from a teacher's
+ * (Hinton et al., 2015).
+ */
+export interface Distillation {
+  weight: number;
+  temperature: number;
+}
+
 export interface Task {
   name: TaskName;
   dIn: number;
@@ -46,6 +56,11 @@ export interface Task {
   example(split: Split, i: number): Example;
   /** Loss of the model's outputs [T, dOut] for one example, and its gradient. */
   loss(outputs: Float32Array, ex: Example): LossResult;
+  /**
+   * The distillation loss against a teacher's outputs [T, dOut] on the same example, and its
+   * gradient; absent: the task has none (`train --teacher` refuses it).
+   */
+  distillLoss?(outputs: Float32Array, ex: Example, teacher: Float32Array, d: Distillation): LossResult;
   /** Task metric of one example (accuracy: 1 or 0; denoise: SI-SNR improvement in dB); higher is better. */
   metric(outputs: Float32Array, ex: Example): number;
   /** Name and unit of the metric as averaged over a split, e.g. "accuracy (%)", "SI-SNRi (dB)". */

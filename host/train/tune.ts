@@ -202,14 +202,32 @@ function warmupTrainable(p: TrainParams, masks: Masks): Map<string, Uint8Array> 
  * norm scale and shift, Λ and D. Not Δ: after import Λ alone sets Λ̄ (Δ = 1), so a trained Δ
  * would only duplicate it.
  */
-export function fullTrainable(p: TrainParams, masks: Masks): Map<string, Uint8Array> {
+export function fullTrainable(p: TrainParams, masks: Masks, only?: readonly TensorGroup[]): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   for (const r of paramRefs(p)) {
     if (r.name.endsWith('.ssm.log_step')) continue;
+    if (only && !only.includes(tensorGroup(r.name))) continue;
     const mask = r.maskName ? masks.get(r.maskName) : undefined;
     out.set(r.name, mask ? mask.slice() : new Uint8Array(r.value.length).fill(1));
   }
   return out;
+}
+
+/**
+ * Groups of tensors a full fine-tune can be restricted to (`tune --method full --only`): the
+ * diagnosis of where a full fine-tune's gain sits (docs/adaptation.md).
+ */
+export const TENSOR_GROUPS = ['encoder', 'decoder', 'lambda', 'B', 'C', 'D', 'norm', 'gate'] as const;
+export type TensorGroup = (typeof TENSOR_GROUPS)[number];
+
+/** The group of a parameter name (paramRefs): encoder.*, decoder.*, layers.i.ssm.{lambda_*,B_*,C_*,D}, layers.i.norm.*, layers.i.{gate,sma}.*. */
+export function tensorGroup(name: string): TensorGroup {
+  if (name.startsWith('encoder.')) return 'encoder';
+  if (name.startsWith('decoder.')) return 'decoder';
+  const m = /^layers\.\d+\.(?:ssm\.(lambda|B|C|D)(?:_|$)|(norm|gate|sma)\.)/.exec(name);
+  if (!m) throw new Error(`tensorGroup: no group for ${name}`);
+  if (m[1]) return m[1] as TensorGroup;
+  return m[2] === 'norm' ? 'norm' : 'gate';
 }
 
 /** Bias vectors `--biases` adds to what trains (BitFit, Ben Zaken et al. 2022): each a handful of parameters. */
@@ -298,6 +316,8 @@ export interface TuneArgs {
   warmupSteps: number;
   /** sdt and lora: these bias vectors train too. */
   biases?: readonly BiasGroup[];
+  /** full: only these groups of tensors train (default all). */
+  only?: readonly TensorGroup[];
   /**
    * Tune through these fixed w8a16 grids (the deployed base's, qat.ts gridsOf): every forward
    * pass uses the weights as quantizeOnto will store them, and after every update the weights
@@ -341,7 +361,7 @@ function countTrainable(trainable: Map<string, Uint8Array>): number {
   return n;
 }
 
-export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank' | 'loraOn' | 'biases'>): void {
+export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank' | 'loraOn' | 'biases' | 'only'>): void {
   const { d_model: H, d_state: P, d_in, d_out } = a.base.config;
   if (d_in !== a.task.dIn || d_out !== a.task.dOut) {
     throw new SparrowError(`the base model has d_in ${d_in} and d_out ${d_out}; task ${a.task.name} needs ${a.task.dIn} and ${a.task.dOut}`);
@@ -358,6 +378,8 @@ export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'ch
   if (a.loraOn && !a.loraRank) throw new SparrowError('--lora-on needs --lora-rank');
   if (a.biases?.length && a.method === 'full') throw new SparrowError('--biases does not go with --method full (every bias trains)');
   if (a.biases?.includes('gate') && !a.base.config.gate) throw new SparrowError('--biases gate: the base model has no gate');
+  if (a.only && a.method !== 'full') throw new SparrowError(`--only is an option of --method full, not ${a.method}`);
+  if (a.only?.includes('gate') && !a.base.config.gate) throw new SparrowError('--only gate: the base model has no gate');
 }
 
 export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
@@ -396,7 +418,7 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
     } else if (a.method === 'lora') {
       trainable = new Map();
     } else {
-      trainable = fullTrainable(params, masks);
+      trainable = fullTrainable(params, masks, a.only);
     }
     if (a.biases?.length) for (const [name, m] of biasTrainable(params, a.biases)) trainable.set(name, m);
     if (a.loraRank) {

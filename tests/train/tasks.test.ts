@@ -316,6 +316,54 @@ describe('sfmnist', () => {
     }
   });
 
+  test('distillLoss: hand-worked against a uniform teacher; α = 0 is the loss; α mixes linearly; the teacher itself is its minimum', () => {
+    const task = sfmnistTask({ dir: fakeDir });
+    const T = task.T;
+    const outputs = new Float32Array(T * 10);
+    for (let t = 0; t < T; t++) for (let c = 0; c < 10; c++) outputs[t * 10 + c] = Math.log(c + 1) + (t % 2 ? 0.75 : -0.75);
+    const uniform = new Float32Array(T * 10).fill(0.25); // logits all equal: q_c = 1/10
+    const ex: Example = { inputs: new Float32Array(T * 4), T, label: 6 };
+    // τ = 2: softmax(z/2)_c = √(c + 1)/S, S = Σ √(c + 1); loss = τ² Σ q (ln q − ln p); ∂/∂z_c = τ (p_c − q_c).
+    const S = Array.from({ length: 10 }, (_, c) => Math.sqrt(c + 1)).reduce((a, b) => a + b, 0);
+    const kd = task.distillLoss!(outputs, ex, uniform, { weight: 1, temperature: 2 });
+    const kl = Array.from({ length: 10 }, (_, c) => 0.1 * (Math.log(0.1) - Math.log(Math.sqrt(c + 1) / S))).reduce((a, b) => a + b, 0);
+    expect(kd.loss).toBeCloseTo(4 * kl, 6);
+    for (const t of [0, 1, T - 1]) for (let c = 0; c < 10; c++) expect(kd.grad[t * 10 + c]).toBeCloseTo((2 * (Math.sqrt(c + 1) / S - 0.1)) / T, 9);
+    // α = 0: the task's loss, bit for bit; α = 0.3: 0.7 × loss + 0.3 × the α = 1 term.
+    const plain = task.loss(outputs, ex);
+    const none = task.distillLoss!(outputs, ex, uniform, { weight: 0, temperature: 2 });
+    expect(none.loss).toBe(plain.loss);
+    expect(Array.from(none.grad)).toEqual(Array.from(plain.grad));
+    const mixed = task.distillLoss!(outputs, ex, uniform, { weight: 0.3, temperature: 2 });
+    expect(mixed.loss).toBeCloseTo(0.7 * plain.loss + 0.3 * kd.loss, 9);
+    for (let i = 0; i < 20; i++) expect(mixed.grad[i]).toBeCloseTo(0.7 * plain.grad[i] + 0.3 * kd.grad[i], 9);
+    // A student that equals its teacher has nothing to learn from it.
+    const self = task.distillLoss!(outputs, ex, outputs, { weight: 1, temperature: 3 });
+    expect(Math.abs(self.loss)).toBeLessThan(1e-12);
+    expect(maxAbs(self.grad)).toBeLessThan(1e-12);
+  });
+
+  test('distillLoss gradient equals central differences (α = 0.4, τ = 3, random student and teacher)', () => {
+    const task = sfmnistTask({ dir: fakeDir });
+    const ex = task.example('train', 5);
+    const rng = makeRng(11);
+    const h = 2 ** -10;
+    const outputs = Float32Array.from({ length: task.T * 10 }, () => roundTo(2 * rng.normal(), h));
+    const teacher = Float32Array.from({ length: task.T * 10 }, () => 3 * rng.normal());
+    const d = { weight: 0.4, temperature: 3 };
+    const { grad } = task.distillLoss!(outputs, ex, teacher, d);
+    let worst = 0;
+    for (let i = 0; i < outputs.length; i += 7) {
+      const nudged = Float32Array.from(outputs);
+      nudged[i] = outputs[i] + h;
+      const up = task.distillLoss!(nudged, ex, teacher, d).loss;
+      nudged[i] = outputs[i] - h;
+      const down = task.distillLoss!(nudged, ex, teacher, d).loss;
+      worst = Math.max(worst, Math.abs((up - down) / (2 * h) - grad[i]));
+    }
+    expect(worst).toBeLessThan(1e-6 * maxAbs(grad));
+  });
+
   test('metric: accuracy of the time-mean argmax; ties to the lowest class; reduced as a percentage', () => {
     const task = sfmnistTask({ dir: fakeDir });
     const T = task.T;

@@ -202,10 +202,36 @@ describe('sparrow train and eval', () => {
     expect(m.config).toEqual(b.config);
   });
 
+  test('--teacher: distillation from the model itself at --kd-weight 1 is a fixed point (over both threads); at 0.5 the labels move it; the teacher is recorded', () => {
+    // Needs base.safetensors from the --init test. With no weight decay, a zero gradient moves nothing (AdamW: m = v = 0).
+    const common = [...TINY, '--epochs', '1', '--init', 'base.safetensors', '--sparsity', '0', '--weight-decay', '0', '--threads', '2', '--quiet'];
+    expect(sparrow('train', ...common, '--lr', '0', '--ssm-lr', '0', '-o', 'still.safetensors').status).toBe(0);
+    const self = sparrow('train', ...common, '--teacher', 'base.safetensors', '--kd-weight', '1', '--kd-temperature', '3', '-o', 'self.safetensors');
+    expect(self.stderr).toBe('');
+    expect(self.status).toBe(0);
+    const half = sparrow('train', ...common, '--teacher', 'base.safetensors', '--kd-weight', '0.5', '-o', 'half.safetensors');
+    expect(half.status).toBe(0);
+    const still = readModel(path.join(dir, 'still.safetensors'));
+    const fixed = readModel(path.join(dir, 'self.safetensors'));
+    const moved = readModel(path.join(dir, 'half.safetensors'));
+    const values = (m: typeof still): number[] => [
+      ...toDense(m.encoderWeight).values, ...m.encoderBias, ...toDense(m.decoderWeight).values, ...m.decoderBias,
+      ...m.layers.flatMap((L) => [...L.lambdaRe, ...L.lambdaIm, ...toDense(L.B_re).values, ...toDense(L.C_im).values, ...L.normScale, ...L.D]),
+    ];
+    expect(values(fixed)).toEqual(values(still));
+    expect(values(moved)).not.toEqual(values(still));
+    expect(fixed.metadata).toMatchObject({ teacher: 'base.safetensors', kd_weight: '1', kd_temperature: '3' });
+    expect(moved.metadata).toMatchObject({ teacher: 'base.safetensors', kd_weight: '0.5', kd_temperature: '2' });
+    expect(still.metadata.teacher).toBeUndefined();
+  });
+
   test.each([
     ['--init with a w8a16 model', ['train', ...TINY, '--init', 'base.q.safetensors', '-o', 'x.safetensors'], /base\.q\.safetensors: --init needs a float model; this one is w8a16/],
     ['--init below the model\'s sparsity', ['train', ...TINY, '--init', 'base.safetensors', '--sparsity', '0.2', '-o', 'x.safetensors'], /base\.safetensors: is \d+\.\d% sparse, more than --sparsity 0\.2; pruned weights do not come back/],
     ['--init for another task', ['train', '--task', 'denoise', '--train-size', '16', '--test-size', '2', '--init', 'base.safetensors', '-o', 'x.safetensors'], /base\.safetensors: has d_in 4 and d_out 10; the task needs 129 and 129/],
+    ['--teacher on the denoise task', ['train', '--task', 'denoise', '--train-size', '16', '--test-size', '2', '--teacher', 'base.safetensors', '-o', 'x.safetensors'], /--teacher: task denoise has no distillation loss \(it is for sfmnist\)/],
+    ['--teacher with a w8a16 model', ['train', ...TINY, '--teacher', 'base.q.safetensors', '-o', 'x.safetensors'], /base\.q\.safetensors: --teacher needs a float model; this one is w8a16/],
+    ['--teacher of another input layout', ['train', ...TINY, '--pixels-per-step', '1', '--teacher', 'base.safetensors', '-o', 'x.safetensors'], /base\.safetensors: has d_in 4 and d_out 10; the task needs 1 and 10/],
     ['a missing dataset names the install command', ['train', '--task', 'sfmnist', '--data-dir', 'nowhere', '-o', 'x.safetensors'], /apt-get install dataset-fashion-mnist/],
     ['--resume without a checkpoint', ['train', ...TINY, '-o', 'none.safetensors', '--resume'], /none\.safetensors\.ckpt: no checkpoint to resume/],
     ['a model for another task', ['eval', 'a.safetensors', '--task', 'denoise', '--test-size', '2'], /the model has d_in 4 and d_out 10; task denoise needs d_in 129/],

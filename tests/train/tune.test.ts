@@ -23,7 +23,7 @@ import { discretize, exportModel, importModel, initParams, paramRefs, zerosLike 
 import { makeTask, TaskSpec } from '../../host/train/tasks';
 import { computeMasks } from '../../host/train/trainer';
 import { parseClasses, parseNoises, taskSpec } from '../../host/cli/train';
-import { biasTrainable, deployedParameters, loraAdapter, dimensionScores, fullTrainable, runTune, sdtTrainable, selectDimensions, topK, TuneArgs } from '../../host/train/tune';
+import { biasTrainable, deployedParameters, loraAdapter, dimensionScores, fullTrainable, runTune, sdtTrainable, selectDimensions, tensorGroup, topK, TuneArgs } from '../../host/train/tune';
 import { centralDifference } from '../helpers/fd';
 
 const CLI = path.join(__dirname, '..', '..', 'dist', 'sparrow.cjs');
@@ -203,6 +203,37 @@ describe('dimension selection', () => {
   });
 });
 
+describe('full fine-tuning restricted to groups (--only)', () => {
+  test('tensorGroup names every parameter of a gated SMA model by its role', () => {
+    const q = initParams({ d_in: 3, d_model: 4, d_state: 2, d_out: 2, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: true, sma: true }, 1);
+    const got = Object.fromEntries(paramRefs(q).filter((r) => !r.name.endsWith('log_step')).map((r) => [r.name, tensorGroup(r.name)]));
+    expect(got).toMatchObject({
+      'encoder.weight': 'encoder', 'encoder.bias': 'encoder', 'decoder.weight': 'decoder', 'decoder.bias': 'decoder',
+      'layers.1.norm.gamma': 'norm', 'layers.1.norm.beta': 'norm', 'layers.0.ssm.lambda_rho': 'lambda', 'layers.0.ssm.lambda_im': 'lambda',
+      'layers.1.ssm.B_re': 'B', 'layers.1.ssm.B_im': 'B', 'layers.0.ssm.C_re': 'C', 'layers.0.ssm.C_im': 'C', 'layers.0.ssm.D': 'D',
+      'layers.0.gate.weight': 'gate', 'layers.0.gate.bias': 'gate', 'layers.1.sma.weight': 'gate', 'layers.1.sma.bias': 'gate',
+    });
+  });
+
+  test('the groups partition what a full fine-tune trains: each --only is its share, and all of them the whole', () => {
+    const m = trainedLike(7, 0.5);
+    const { params, masks } = importModel(m);
+    const count = (t: Map<string, Uint8Array>): number => [...t.values()].reduce((a, v) => a + v.reduce((x, y) => x + y, 0), 0);
+    const all = fullTrainable(params, masks);
+    const groups = ['encoder', 'decoder', 'lambda', 'B', 'C', 'D', 'norm', 'gate'] as const;
+    const shares = groups.map((g) => fullTrainable(params, masks, [g]));
+    expect(shares.reduce((a, t) => a + count(t), 0)).toBe(count(all));
+    // Each share is exactly the full fine-tune's masks of its tensors (pruned weights excluded).
+    const enc = shares[0];
+    expect([...enc.keys()].sort()).toEqual(['encoder.bias', 'encoder.weight']);
+    expect(Array.from(enc.get('encoder.weight')!)).toEqual(Array.from(all.get('encoder.weight')!));
+    expect([...shares[2].keys()].sort()).toEqual(['layers.0.ssm.lambda_im', 'layers.0.ssm.lambda_rho', 'layers.1.ssm.lambda_im', 'layers.1.ssm.lambda_rho']);
+    // lambda: 2 layers × P states × (ρ, ω).
+    expect(count(shares[2])).toBe(2 * 2 * m.config.d_state);
+    expect(count(fullTrainable(params, masks, ['norm', 'D']))).toBe(2 * 3 * m.config.d_model);
+  });
+});
+
 describe('runTune on a small denoising task', () => {
   const spec: TaskSpec = { name: 'denoise', seconds: 0.05, nFft: 32, trainSize: 32, testSize: 6, noises: ['brown'] };
   const task = makeTask(spec);
@@ -328,6 +359,8 @@ describe('runTune on a small denoising task', () => {
     await expect(runTune(args({ method: 'sdt', channels: 2, states: 2, loraOn: ['encoder'] }), ui)).rejects.toThrow('--lora-on needs --lora-rank');
     await expect(runTune(args({ method: 'full', biases: ['decoder'] }), ui)).rejects.toThrow('--biases does not go with --method full');
     await expect(runTune(args({ channels: 2, states: 2, biases: ['gate'] }), ui)).rejects.toThrow('--biases gate: the base model has no gate');
+    await expect(runTune(args({ channels: 2, states: 2, only: ['encoder'] }), ui)).rejects.toThrow('--only is an option of --method full, not sdt');
+    await expect(runTune(args({ method: 'full', only: ['gate'] }), ui)).rejects.toThrow('--only gate: the base model has no gate');
     const other = makeTask({ ...spec, nFft: 64 });
     await expect(runTune(args({ task: other, method: 'full' }), ui)).rejects.toThrow(/task denoise needs 33 and 33/);
   });
@@ -475,6 +508,8 @@ describe('sparrow tune (CLI)', () => {
     [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--biases', 'decoder,bogus', '-o', 'x.safetensors'], /'bogus' is not one of decoder, encoder, norm, gate/],
     [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--biases', 'gate', '-o', 'x.safetensors'], /--biases gate: the base model has no gate/],
     [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--lora-on', 'encoder,gate', '-o', 'x.safetensors'], /'gate' is not one of decoder, encoder/],
+    [['tune', 'base.safetensors', ...TASK, '--method', 'full', '--only', 'encoder,Lambda', '-o', 'x.safetensors'], /'Lambda' is not one of encoder, decoder, lambda, B, C, D, norm, gate/],
+    [['tune', 'base.safetensors', ...TASK, '--method', 'lora', '--lora-rank', '1', '--only', 'encoder', '-o', 'x.safetensors'], /base\.safetensors: --only is an option of --method full, not lora/],
   ])('refuses %j in one line', (argv, message) => {
     const r = sparrow(...(argv as string[]));
     expect(r.status).not.toBe(0);

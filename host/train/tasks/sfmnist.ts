@@ -12,6 +12,9 @@
 //   logits   z = (1/T) Σ_t o[t]
 //   loss     log Σ_c e^{z_c} − z_y;   ∂loss/∂o[t, c] = (softmax(z)_c − [c = y]) / T
 //   metric   1 if argmax z = y else 0; reported as mean × 100 = accuracy (%)
+//   distill  with a teacher's logits t, weight α and temperature τ (train --teacher):
+//            (1 − α) loss + α τ² KL(softmax(t/τ) ‖ softmax(z/τ));
+//            ∂/∂z_c = (1 − α)(softmax(z)_c − [c = y]) + α τ (softmax(z/τ)_c − softmax(t/τ)_c)
 //   classes  optionally only the images of some labels, in both splits, with
 //            dOut still 10 and μ, σ still those of the whole training file:
 //            a model trained on classes 0–4 can be tuned to 5–9 on the same
@@ -23,7 +26,7 @@
 
 import { SparrowError } from '../../util/errors';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_CLASS_NAMES, LabelledImages, loadFashionMnist } from '../data/fashion_mnist';
-import { Example, LossResult, Split, Task } from '../task';
+import { Distillation, Example, LossResult, Split, Task } from '../task';
 
 export interface SfmnistOptions {
   /** Dataset directory (default: $SPARROW_FASHION_MNIST_DIR, else /usr/share/datasets/fashion-mnist). */
@@ -146,23 +149,53 @@ export function sfmnistTask(opts: SfmnistOptions = {}): SfmnistTask {
     return ex.label;
   };
 
-  const loss = (outputs: Float32Array, ex: Example): LossResult => {
-    const y = labelOf(ex);
-    const z = logits(outputs);
+  /** log Σ_c e^{z_c / τ}, stably. */
+  const logSumExp = (z: Float64Array, tau = 1): number => {
     let zMax = -Infinity;
-    for (let c = 0; c < classes; c++) zMax = Math.max(zMax, z[c]);
+    for (let c = 0; c < classes; c++) zMax = Math.max(zMax, z[c] / tau);
     let expSum = 0;
-    for (let c = 0; c < classes; c++) expSum += Math.exp(z[c] - zMax);
-    const logSumExp = zMax + Math.log(expSum);
-    // ∂loss/∂z_c = softmax_c − onehot_c; every step contributes z with weight 1/T.
-    const dz = new Float64Array(classes);
-    for (let c = 0; c < classes; c++) dz[c] = (Math.exp(z[c] - logSumExp) - (c === y ? 1 : 0)) / T;
+    for (let c = 0; c < classes; c++) expSum += Math.exp(z[c] / tau - zMax);
+    return zMax + Math.log(expSum);
+  };
+
+  /** ∂loss/∂z spread over the steps: every step contributes z with weight 1/T. */
+  const perStep = (dz: Float64Array): Float32Array => {
     const grad = new Float32Array(T * classes);
     for (let t = 0; t < T; t++) {
       const row = t * classes;
-      for (let c = 0; c < classes; c++) grad[row + c] = dz[c];
+      for (let c = 0; c < classes; c++) grad[row + c] = dz[c] / T;
     }
-    return { loss: logSumExp - z[y], grad };
+    return grad;
+  };
+
+  const loss = (outputs: Float32Array, ex: Example): LossResult => {
+    const y = labelOf(ex);
+    const z = logits(outputs);
+    const lse = logSumExp(z);
+    // ∂loss/∂z_c = softmax_c − onehot_c.
+    const dz = new Float64Array(classes);
+    for (let c = 0; c < classes; c++) dz[c] = Math.exp(z[c] - lse) - (c === y ? 1 : 0);
+    return { loss: lse - z[y], grad: perStep(dz) };
+  };
+
+  const distillLoss = (outputs: Float32Array, ex: Example, teacher: Float32Array, d: Distillation): LossResult => {
+    const y = labelOf(ex);
+    const z = logits(outputs);
+    const t = logits(teacher);
+    const { weight: a, temperature: tau } = d;
+    const lse = logSumExp(z);
+    const lseS = logSumExp(z, tau);
+    const lseT = logSumExp(t, tau);
+    let kl = 0;
+    const dz = new Float64Array(classes);
+    for (let c = 0; c < classes; c++) {
+      const logQ = t[c] / tau - lseT;
+      const logP = z[c] / tau - lseS;
+      const q = Math.exp(logQ);
+      kl += q * (logQ - logP);
+      dz[c] = (1 - a) * (Math.exp(z[c] - lse) - (c === y ? 1 : 0)) + a * tau * (Math.exp(logP) - q);
+    }
+    return { loss: (1 - a) * (lse - z[y]) + a * tau * tau * kl, grad: perStep(dz) };
   };
 
   const metric = (outputs: Float32Array, ex: Example): number => {
@@ -180,6 +213,7 @@ export function sfmnistTask(opts: SfmnistOptions = {}): SfmnistTask {
     size: (split) => splits[split].size,
     example,
     loss,
+    distillLoss,
     metric,
     metricName: 'accuracy (%)',
     reduceMetric: (values) => (values.length === 0 ? NaN : (values.reduce((a, b) => a + b, 0) / values.length) * 100),
