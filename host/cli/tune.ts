@@ -53,6 +53,7 @@ interface TuneCliOptions extends TaskCliOptions, OptimizerCliOptions {
   loraOn?: LoraTarget[];
   biases?: BiasGroup[];
   only?: TensorGroup[];
+  also?: TensorGroup[];
   warmupSteps: number;
   trainLimit?: number;
   evalLimit?: number;
@@ -121,6 +122,7 @@ export function addTuneCommand(program: Command): void {
     .option('--lora-on <list>', `the matrices the low-rank update goes on, comma-separated: ${LORA_TARGETS.join(', ')} (default decoder)`, parseLoraOn)
     .option('--biases <list>', `sdt, lora: these bias vectors train too (BitFit), comma-separated: ${BIAS_GROUPS.join(', ')} (norm: each layer's norm shift)`, parseGroups(BIAS_GROUPS))
     .option('--only <list>', `full: only these groups of tensors train, comma-separated: ${TENSOR_GROUPS.join(', ')} (where a full fine-tune's gain sits)`, parseGroups(TENSOR_GROUPS))
+    .option('--also <list>', `sdt, lora: these groups of tensors train too, whole (their nonzeros), comma-separated: ${TENSOR_GROUPS.join(', ')}`, parseGroups(TENSOR_GROUPS))
     .option('--warmup-steps <n>', 'sdt: steps of the importance warm-up on Λ, B, C', intArg(1, 1e6), 50)
     .option('--train-limit <n>', 'use only the first n training examples', intArg(1, 1e9))
     .option('--eval-limit <n>', 'evaluate each epoch on the first n test examples (the final scores use all)', intArg(1, 1e9))
@@ -136,13 +138,13 @@ export function addTuneCommand(program: Command): void {
       const spec = taskSpec(o);
       const task = makeTask(spec);
       try {
-        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, loraOn: o.loraOn, biases: o.biases, only: o.only });
+        checkTuneArgs({ base, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, loraOn: o.loraOn, biases: o.biases, only: o.only, also: o.also });
       } catch (e) {
         if (e instanceof SparrowError) throw new SparrowError(`${file}: ${e.message}`);
         throw e;
       }
       const r = await runTune({
-        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, ...(o.loraOn ? { loraOn: o.loraOn } : {}), warmupSteps: o.warmupSteps, ...(o.biases ? { biases: o.biases } : {}), ...(o.only ? { only: o.only } : {}),
+        base, spec, task, method: o.method, channels: o.channels, states: o.states, loraRank: o.loraRank, ...(o.loraOn ? { loraOn: o.loraOn } : {}), warmupSteps: o.warmupSteps, ...(o.biases ? { biases: o.biases } : {}), ...(o.only ? { only: o.only } : {}), ...(o.also ? { also: o.also } : {}),
         ...(like && like.kind === 'quantized' && o.qat ? { grids: gridsOf(like.model) } : {}),
         options: { epochs: o.epochs, batchSize: o.batch, seed: o.seed, lr: o.lr, ssmLr: o.ssmLr, weightDecay: o.weightDecay, clip: o.clip, ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}), ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}) },
         threads: o.threads,
@@ -154,6 +156,7 @@ export function addTuneCommand(program: Command): void {
         tuned_from: file,
         tune_method: o.method,
         ...(o.only ? { tune_only: o.only.join(',') } : {}),
+        ...(o.also ? { tune_also: o.also.join(',') } : {}),
         ...(r.selection ? { tune_selection: JSON.stringify(r.selection) } : {}),
         tune_trainable: String(r.trainable),
         task: spec.name,

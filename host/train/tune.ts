@@ -318,6 +318,8 @@ export interface TuneArgs {
   biases?: readonly BiasGroup[];
   /** full: only these groups of tensors train (default all). */
   only?: readonly TensorGroup[];
+  /** sdt and lora: these groups of tensors train too, whole (every stored entry). */
+  also?: readonly TensorGroup[];
   /**
    * Tune through these fixed w8a16 grids (the deployed base's, qat.ts gridsOf): every forward
    * pass uses the weights as quantizeOnto will store them, and after every update the weights
@@ -361,7 +363,7 @@ function countTrainable(trainable: Map<string, Uint8Array>): number {
   return n;
 }
 
-export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank' | 'loraOn' | 'biases' | 'only'>): void {
+export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'channels' | 'states' | 'loraRank' | 'loraOn' | 'biases' | 'only' | 'also'>): void {
   const { d_model: H, d_state: P, d_in, d_out } = a.base.config;
   if (d_in !== a.task.dIn || d_out !== a.task.dOut) {
     throw new SparrowError(`the base model has d_in ${d_in} and d_out ${d_out}; task ${a.task.name} needs ${a.task.dIn} and ${a.task.dOut}`);
@@ -380,6 +382,10 @@ export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'ch
   if (a.biases?.includes('gate') && !a.base.config.gate) throw new SparrowError('--biases gate: the base model has no gate');
   if (a.only && a.method !== 'full') throw new SparrowError(`--only is an option of --method full, not ${a.method}`);
   if (a.only?.includes('gate') && !a.base.config.gate) throw new SparrowError('--only gate: the base model has no gate');
+  if (a.also && a.method === 'full') throw new SparrowError('--also does not go with --method full (every tensor trains; --only restricts it)');
+  if (a.also?.includes('gate') && !a.base.config.gate) throw new SparrowError('--also gate: the base model has no gate');
+  const both = a.loraRank ? (a.loraOn ?? ['decoder']).find((t) => a.also?.includes(t)) : undefined;
+  if (both) throw new SparrowError(`--also ${both} and a LoRA update on the ${both} (--lora-on) would both write its weights; pick one`);
 }
 
 export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
@@ -421,6 +427,7 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
       trainable = fullTrainable(params, masks, a.only);
     }
     if (a.biases?.length) for (const [name, m] of biasTrainable(params, a.biases)) trainable.set(name, m);
+    if (a.also?.length) for (const [name, m] of fullTrainable(params, masks, a.also)) trainable.set(name, m);
     if (a.loraRank) {
       const rank = a.loraRank;
       adapter = combineAdapters((a.loraOn ?? ['decoder']).map((t) => loraAdapter(params, t, masks.get(`${t}.weight`), rank, o.seed)));

@@ -330,6 +330,25 @@ describe('runTune on a small denoising task', () => {
     });
   }, 60_000);
 
+  test('LoRA on the encoder with --also norm,D: norm scale and shift and D move, whole; Λ, B, C, the decoder and the biases are the base', async () => {
+    const r = await runTune(args({ method: 'lora', loraRank: 1, loraOn: ['encoder'], also: ['norm', 'D'] }), ui);
+    // rank 1 (H + d_in) + per layer norm γ, β and D (3H).
+    expect(r.trainable).toBe(8 + task.dIn + 2 * 3 * 8);
+    movedOnlyAtNonzeros(r.model.encoderWeight, base.encoderWeight);
+    r.model.layers.forEach((L, l) => {
+      const B = base.layers[l];
+      expect(maxAbsDiff(L.normScale, B.normScale)).toBeGreaterThan(0);
+      expect(maxAbsDiff(L.normShift, B.normShift)).toBeGreaterThan(0);
+      expect(maxAbsDiff(L.D, B.D)).toBeGreaterThan(0);
+      expect(Array.from(L.lambdaRe)).toEqual(Array.from(B.lambdaRe));
+      expect(maxAbsDiff(logical(L.B_re), logical(B.B_re))).toBeLessThan(1e-6);
+      expect(maxAbsDiff(logical(L.C_im), logical(B.C_im))).toBeLessThan(1e-6);
+    });
+    expect(Array.from(logical(r.model.decoderWeight))).toEqual(Array.from(logical(base.decoderWeight)));
+    expect(Array.from(r.model.encoderBias)).toEqual(Array.from(base.encoderBias));
+    expect(Array.from(r.model.decoderBias)).toEqual(Array.from(base.decoderBias));
+  }, 60_000);
+
   test('biasTrainable: exactly the named vectors, whole', () => {
     const q = initParams({ ...config, gate: true }, 3);
     const t = biasTrainable(q, ['encoder', 'gate']);
@@ -361,6 +380,8 @@ describe('runTune on a small denoising task', () => {
     await expect(runTune(args({ channels: 2, states: 2, biases: ['gate'] }), ui)).rejects.toThrow('--biases gate: the base model has no gate');
     await expect(runTune(args({ channels: 2, states: 2, only: ['encoder'] }), ui)).rejects.toThrow('--only is an option of --method full, not sdt');
     await expect(runTune(args({ method: 'full', only: ['gate'] }), ui)).rejects.toThrow('--only gate: the base model has no gate');
+    await expect(runTune(args({ method: 'full', also: ['norm'] }), ui)).rejects.toThrow('--also does not go with --method full');
+    await expect(runTune(args({ method: 'lora', loraRank: 1, also: ['decoder'] }), ui)).rejects.toThrow('--also decoder and a LoRA update on the decoder (--lora-on) would both write its weights');
     const other = makeTask({ ...spec, nFft: 64 });
     await expect(runTune(args({ task: other, method: 'full' }), ui)).rejects.toThrow(/task denoise needs 33 and 33/);
   });
