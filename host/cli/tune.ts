@@ -119,7 +119,7 @@ export function addTuneCommand(program: Command): void {
     .option('--channels <F>', 'sdt: channels (of d_model) tuned per layer', intArg(1, 4096))
     .option('--states <G>', 'sdt: states (of d_state) tuned per layer', intArg(1, 4096))
     .option('--lora-rank <R>', 'rank of a low-rank update of the decoder (or the --lora-on matrices), merged into its nonzeros (sdt: optional; lora: required)', intArg(1, 256))
-    .option('--lora-on <list>', `the matrices the low-rank update goes on, comma-separated: ${LORA_TARGETS.join(', ')} (default decoder)`, parseLoraOn)
+    .option('--lora-on <list>', `the matrices the low-rank update goes on, comma-separated: ${LORA_TARGETS.join(', ')} (B, C: every layer's, re and im; with --method lora) (default decoder)`, parseLoraOn)
     .option('--biases <list>', `sdt, lora: these bias vectors train too (BitFit), comma-separated: ${BIAS_GROUPS.join(', ')} (norm: each layer's norm shift)`, parseGroups(BIAS_GROUPS))
     .option('--only <list>', `full: only these groups of tensors train, comma-separated: ${TENSOR_GROUPS.join(', ')} (where a full fine-tune's gain sits)`, parseGroups(TENSOR_GROUPS))
     .option('--also <list>', `sdt, lora: these groups of tensors train too, whole (their nonzeros), comma-separated: ${TENSOR_GROUPS.join(', ')}`, parseGroups(TENSOR_GROUPS))

@@ -45,31 +45,32 @@ export interface Selection {
 // LoRA on the decoder and the encoder
 // ---------------------------------------------------------------------------
 
-/** Matrices a low-rank update can go on (`tune --lora-on`). */
-export type LoraTarget = 'decoder' | 'encoder';
-export const LORA_TARGETS: readonly LoraTarget[] = ['decoder', 'encoder'];
+/**
+ * Matrices a low-rank update can go on (`tune --lora-on`): the decoder [d_out, H], the encoder
+ * [H, d_in], and the SSM's own projections B [P, H] and C [H, P] of every layer (the analogue of
+ * the SDT paper's LoRA on Mamba's input and output projections; their real and imaginary parts
+ * each get a rank-R update).
+ */
+export type LoraTarget = 'decoder' | 'encoder' | 'B' | 'C';
+export const LORA_TARGETS: readonly LoraTarget[] = ['decoder', 'encoder', 'B', 'C'];
 
 /**
- * W = W0 + M ⊙ (U V) on the decoder [d_out, H] or the encoder [H, d_in], U [rows, r] starting
- * at 0, V [r, cols] ~ N(0, 1/cols): the model starts as the base, and the update lives only
- * where the base matrix is nonzero (mask M).
+ * W = W0 + M ⊙ (U V) on one matrix [rows, cols] of the parameters (`get` finds it), U [rows, r]
+ * starting at 0, V [r, cols] ~ N(0, 1/cols): the model starts as the base, and the update lives
+ * only where the base matrix is nonzero (mask M).
  */
-export function loraAdapter(p: TrainParams, target: LoraTarget, mask: Uint8Array | undefined, rank: number, seed: number): Adapter {
-  const { d_out, d_model: H, d_in } = p.config;
-  const [rows, cols] = target === 'decoder' ? [d_out, H] : [H, d_in];
-  const field = target === 'decoder' ? 'decW' : 'encW';
-  const w0 = Float64Array.from(p[field]);
+function matrixLora(name: string, get: (q: TrainParams) => Float64Array, p: TrainParams, rows: number, cols: number, mask: Uint8Array | undefined, rank: number, rng: ReturnType<typeof makeRng>): Adapter {
+  const w0 = Float64Array.from(get(p));
   const U = new Float64Array(rows * rank);
-  const rng = makeRng(seed + (target === 'decoder' ? 1013 : 2027));
   const V = Float64Array.from({ length: rank * cols }, () => rng.normal() / Math.sqrt(cols));
   const refs: ParamRef[] = [
-    { name: `${target}.lora_u`, value: U, ssm: false, decay: false },
-    { name: `${target}.lora_v`, value: V, ssm: false, decay: false },
+    { name: `${name}.lora_u`, value: U, ssm: false, decay: false },
+    { name: `${name}.lora_v`, value: V, ssm: false, decay: false },
   ];
   return {
     refs,
     apply(q: TrainParams): void {
-      const W = q[field];
+      const W = get(q);
       for (let o = 0; o < rows; o++) {
         for (let h = 0; h < cols; h++) {
           const i = o * cols + h;
@@ -85,7 +86,7 @@ export function loraAdapter(p: TrainParams, target: LoraTarget, mask: Uint8Array
     },
     gradient(g: TrainParams): Float64Array[] {
       // G_M = M ⊙ ∂L/∂W; ∂L/∂U = G_M Vᵀ, ∂L/∂V = Uᵀ G_M.
-      const G = g[field];
+      const G = get(g);
       const gU = new Float64Array(rows * rank);
       const gV = new Float64Array(rank * cols);
       for (let o = 0; o < rows; o++) {
@@ -103,6 +104,23 @@ export function loraAdapter(p: TrainParams, target: LoraTarget, mask: Uint8Array
       return [gU, gV];
     },
   };
+}
+
+/**
+ * A rank-`rank` LoRA update of `target` merged into its nonzeros (masks: the base's patterns).
+ * B and C: the continuous B (B̄ follows through the zero-order hold) and C of every layer, real
+ * and imaginary parts each; refs are named `layers.i.ssm.B_re.lora_u` and so on.
+ */
+export function loraAdapter(p: TrainParams, target: LoraTarget, masks: Masks, rank: number, seed: number): Adapter {
+  const { d_out, d_model: H, d_in, d_state: P } = p.config;
+  const rng = makeRng(seed + { decoder: 1013, encoder: 2027, B: 3041, C: 4057 }[target]);
+  if (target === 'decoder') return matrixLora('decoder', (q) => q.decW, p, d_out, H, masks.get('decoder.weight'), rank, rng);
+  if (target === 'encoder') return matrixLora('encoder', (q) => q.encW, p, H, d_in, masks.get('encoder.weight'), rank, rng);
+  const [rows, cols] = target === 'B' ? [P, H] : [H, P];
+  return combineAdapters(p.layers.flatMap((_, l) => (['re', 'im'] as const).map((part) => {
+    const field = `${target}${part === 're' ? 're' : 'im'}` as 'Bre' | 'Bim' | 'Cre' | 'Cim';
+    return matrixLora(`layers.${l}.ssm.${target}_${part}`, (q) => q.layers[l][field], p, rows, cols, masks.get(`layers.${l}.ssm.${target}`), rank, rng);
+  })));
 }
 
 /** Several adapters on different tensors as one: refs in order, each applied, gradients concatenated. */
@@ -386,6 +404,8 @@ export function checkTuneArgs(a: Pick<TuneArgs, 'base' | 'task' | 'method' | 'ch
   if (a.also?.includes('gate') && !a.base.config.gate) throw new SparrowError('--also gate: the base model has no gate');
   const both = a.loraRank ? (a.loraOn ?? ['decoder']).find((t) => a.also?.includes(t)) : undefined;
   if (both) throw new SparrowError(`--also ${both} and a LoRA update on the ${both} (--lora-on) would both write its weights; pick one`);
+  const ssmLora = a.method === 'sdt' && a.loraRank ? (a.loraOn ?? []).find((t) => t === 'B' || t === 'C') : undefined;
+  if (ssmLora) throw new SparrowError(`--lora-on ${ssmLora} does not go with --method sdt (both would write ${ssmLora}); use --method lora`);
 }
 
 export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
@@ -430,7 +450,7 @@ export async function runTune(a: TuneArgs, ui: TuneUi): Promise<TuneResult> {
     if (a.also?.length) for (const [name, m] of fullTrainable(params, masks, a.also)) trainable.set(name, m);
     if (a.loraRank) {
       const rank = a.loraRank;
-      adapter = combineAdapters((a.loraOn ?? ['decoder']).map((t) => loraAdapter(params, t, masks.get(`${t}.weight`), rank, o.seed)));
+      adapter = combineAdapters((a.loraOn ?? ['decoder']).map((t) => loraAdapter(params, t, masks, rank, o.seed)));
       for (const r of adapter.refs) trainable.set(r.name, new Uint8Array(r.value.length).fill(1));
     }
     const st = freshState(params, masks, adapter);

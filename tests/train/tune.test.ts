@@ -19,7 +19,7 @@ import { diffModels } from '../../host/patch/diff';
 import { runFloat } from '../../host/reference/float';
 import { effective } from '../../host/train/backprop';
 import { clampToGrids, gridsOf } from '../../host/train/qat';
-import { discretize, exportModel, importModel, initParams, paramRefs, zerosLike } from '../../host/train/params';
+import { discretize, exportModel, importModel, initParams, paramRefs, TrainParams, zerosLike } from '../../host/train/params';
 import { makeTask, TaskSpec } from '../../host/train/tasks';
 import { computeMasks } from '../../host/train/trainer';
 import { parseClasses, parseNoises, taskSpec } from '../../host/cli/train';
@@ -99,38 +99,48 @@ describe('importModel', () => {
   });
 });
 
-describe.each(['decoder', 'encoder'] as const)('LoRA on the %s', (target) => {
+describe.each(['decoder', 'encoder', 'B', 'C'] as const)('LoRA on %s', (target) => {
   const m = trainedLike(5, 0.5);
   const { params, masks } = importModel(m);
-  const mask = masks.get(`${target}.weight`)!;
-  const field = target === 'decoder' ? 'decW' : 'encW';
+  // The matrices the update writes, each with the base's mask: one, or re and im of every layer.
+  const slots: { get: (q: TrainParams) => Float64Array; mask: Uint8Array }[] =
+    target === 'decoder' ? [{ get: (q) => q.decW, mask: masks.get('decoder.weight')! }]
+      : target === 'encoder' ? [{ get: (q) => q.encW, mask: masks.get('encoder.weight')! }]
+        : params.layers.flatMap((_, l) => (['re', 'im'] as const).map((part) => ({
+          get: (q: TrainParams) => q.layers[l][`${target}${part}` as 'Bre' | 'Bim' | 'Cre' | 'Cim'],
+          mask: masks.get(`layers.${l}.ssm.${target}`)!,
+        })));
 
-  test('starts at the base, and moves only the nonzero weights', () => {
-    const ad = loraAdapter(params, target, mask, 2, 1);
-    const w0 = Float64Array.from(params[field]);
+  test('starts at the base, and moves only the nonzero weights (every matrix it covers)', () => {
+    const ad = loraAdapter(params, target, masks, 2, 1);
+    expect(ad.refs).toHaveLength(2 * slots.length);
+    const w0 = slots.map((s) => Float64Array.from(s.get(params)));
     ad.apply(params);
-    expect(Array.from(params[field])).toEqual(Array.from(w0));
-    ad.refs[0].value.forEach((_, i) => (ad.refs[0].value[i] = 0.1 * (i + 1)));
+    slots.forEach((s, k) => expect(Array.from(s.get(params))).toEqual(Array.from(w0[k])));
+    ad.refs.forEach((r, j) => j % 2 === 0 && r.value.forEach((_, i) => (r.value[i] = 0.1 * (i + 1))));
     ad.apply(params);
-    params[field].forEach((w, i) => {
-      if (!mask[i]) expect(w).toBe(w0[i]);
+    slots.forEach((s, k) => {
+      const w = s.get(params);
+      w.forEach((x, i) => {
+        if (!s.mask[i]) expect(x).toBe(w0[k][i]);
+      });
+      expect(w.some((x, i) => s.mask[i] && x !== w0[k][i])).toBe(true);
     });
-    expect(params[field].some((w, i) => mask[i] && w !== w0[i])).toBe(true);
   });
 
-  test('its gradient matches central differences of a loss of the weight', () => {
-    const ad = loraAdapter(params, target, mask, 3, 2);
-    ad.refs[0].value.forEach((_, i) => (ad.refs[0].value[i] = Math.sin(i + 1)));
-    const goal = Float64Array.from(params[field], (_, i) => Math.cos(i));
+  test('its gradient matches central differences of a loss of the weights', () => {
+    const ad = loraAdapter(params, target, masks, 3, 2);
+    ad.refs.forEach((r, j) => j % 2 === 0 && r.value.forEach((_, i) => (r.value[i] = Math.sin(i + j + 1))));
+    const goals = slots.map((s, k) => Float64Array.from(s.get(params), (_, i) => Math.cos(i + k)));
     const loss = (): number => {
       ad.apply(params);
-      let s = 0;
-      params[field].forEach((w, i) => (s += 0.5 * (w - goal[i]) ** 2));
-      return s;
+      let sum = 0;
+      slots.forEach((s, k) => s.get(params).forEach((w, i) => (sum += 0.5 * (w - goals[k][i]) ** 2)));
+      return sum;
     };
     loss();
     const g = zerosLike(params);
-    params[field].forEach((w, i) => (g[field][i] = w - goal[i]));
+    slots.forEach((s, k) => s.get(params).forEach((w, i) => (s.get(g)[i] = w - goals[k][i])));
     const analytic = ad.gradient(g);
     const eps = 1e-6;
     ad.refs.forEach((r, k) => {
@@ -330,6 +340,21 @@ describe('runTune on a small denoising task', () => {
     });
   }, 60_000);
 
+  test('LoRA on B: B̄ moves only at its nonzeros (every layer, re and im); Λ, C, the encoder and the decoder are the base', async () => {
+    const r = await runTune(args({ method: 'lora', loraRank: 1, loraOn: ['B'] }), ui);
+    // rank 1 × (P + H) for B_re and B_im of each of 2 layers.
+    expect(r.trainable).toBe(2 * 2 * (6 + 8));
+    r.model.layers.forEach((L, l) => {
+      const B = base.layers[l];
+      movedOnlyAtNonzeros(L.B_re, B.B_re);
+      movedOnlyAtNonzeros(L.B_im, B.B_im);
+      expect(Array.from(L.lambdaRe)).toEqual(Array.from(B.lambdaRe));
+      expect(maxAbsDiff(logical(L.C_re), logical(B.C_re))).toBeLessThan(1e-6);
+    });
+    expect(Array.from(logical(r.model.encoderWeight))).toEqual(Array.from(logical(base.encoderWeight)));
+    expect(Array.from(logical(r.model.decoderWeight))).toEqual(Array.from(logical(base.decoderWeight)));
+  }, 60_000);
+
   test('LoRA on the encoder with --also norm,D: norm scale and shift and D move, whole; Λ, B, C, the decoder and the biases are the base', async () => {
     const r = await runTune(args({ method: 'lora', loraRank: 1, loraOn: ['encoder'], also: ['norm', 'D'] }), ui);
     // rank 1 (H + d_in) + per layer norm γ, β and D (3H).
@@ -381,6 +406,7 @@ describe('runTune on a small denoising task', () => {
     await expect(runTune(args({ channels: 2, states: 2, only: ['encoder'] }), ui)).rejects.toThrow('--only is an option of --method full, not sdt');
     await expect(runTune(args({ method: 'full', only: ['gate'] }), ui)).rejects.toThrow('--only gate: the base model has no gate');
     await expect(runTune(args({ method: 'full', also: ['norm'] }), ui)).rejects.toThrow('--also does not go with --method full');
+    await expect(runTune(args({ channels: 2, states: 2, loraRank: 1, loraOn: ['encoder', 'C'] }), ui)).rejects.toThrow('--lora-on C does not go with --method sdt (both would write C); use --method lora');
     await expect(runTune(args({ method: 'lora', loraRank: 1, also: ['decoder'] }), ui)).rejects.toThrow('--also decoder and a LoRA update on the decoder (--lora-on) would both write its weights');
     const other = makeTask({ ...spec, nFft: 64 });
     await expect(runTune(args({ task: other, method: 'full' }), ui)).rejects.toThrow(/task denoise needs 33 and 33/);
