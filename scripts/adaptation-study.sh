@@ -74,9 +74,29 @@ for study in "${studies[@]}"; do
       # Twice the epochs, for the best of those and for the full fine-tune it is measured against.
       tune denoise-wp-s80 dn-sdt-c8-s8-lora-enc-r1-lr03-e8 "${T[@]}" --epochs 8 --method sdt --channels 8 --states 8 --lora-rank 1 --lora-on encoder --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dn-full-e8 "${T[@]}" --epochs 8 --method full --lr 0.002 --ssm-lr 0.002
+      # Where the full fine-tune's gain sits: full fine-tunes of one group of tensors each.
+      tune denoise-wp-s80 dg-enc "${T[@]}" --method full --only encoder --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dg-dec "${T[@]}" --method full --only decoder --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dg-ssm "${T[@]}" --method full --only lambda,B,C --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dg-B "${T[@]}" --method full --only lambda,B --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dg-C "${T[@]}" --method full --only C --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dg-lam "${T[@]}" --method full --only lambda --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dg-normd "${T[@]}" --method full --only norm,D --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dg-noenc "${T[@]}" --method full --only decoder,lambda,B,C,D,norm --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dh-norm "${T[@]}" --method full --only norm --lr 0.01 --ssm-lr 0.01
+      tune denoise-wp-s80 dh-normd-lr01 "${T[@]}" --method full --only norm,D --lr 0.01 --ssm-lr 0.01
+      # The cheap levers together (--also), and LoRA on the SSM's projections.
+      tune denoise-wp-s80 dh-lenc1-n "${T[@]}" --method lora --lora-rank 1 --lora-on encoder --also norm --lr 0.01
+      tune denoise-wp-s80 dh-lenc1-n-lr03 "${T[@]}" --method lora --lora-rank 1 --lora-on encoder --also norm --lr 0.03
+      tune denoise-wp-s80 dh-lenc1-nd "${T[@]}" --method lora --lora-rank 1 --lora-on encoder --also norm,D --lr 0.01
+      tune denoise-wp-s80 dh-sdt44-lenc1-n-lr03 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 1 --lora-on encoder --also norm --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s80 dl-B-r1 "${T[@]}" --method lora --lora-rank 1 --lora-on B --lr 0.01
+      tune denoise-wp-s80 dl-C-r1 "${T[@]}" --method lora --lora-rank 1 --lora-on C --lr 0.01
+      tune denoise-wp-s80 dl-B-r1-n "${T[@]}" --method lora --lora-rank 1 --lora-on B --also norm --lr 0.01
       patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1 dn-sdt-c16-s8-lr03 dn-sdt-c16-s8-lr05-e8 dn-sdt-c8-s8-lora-r1-lr03 dn-sdt-c8-s8-lr03-bdec \
         dn-lora-enc-r1 dn-lora-enc-r1-lr03 dn-lora-enc-r2 dn-lora-encdec-r1 dn-lora-enc-r1-ben dn-sdt-c8-s8-lora-enc-r1 dn-sdt-c8-s8-lora-enc-r1-lr03 \
-        dn-sdt-c4-s4-lora-enc-r2-lr03 dn-sdt-c4-s4-lora-enc-r1-ben-lr03 dn-sdt-c4-s4-lora-encdec-r1-lr03 dn-sdt-c8-s8-lora-enc-r1-lr03-e8 dn-full-e8
+        dn-sdt-c4-s4-lora-enc-r2-lr03 dn-sdt-c4-s4-lora-enc-r1-ben-lr03 dn-sdt-c4-s4-lora-encdec-r1-lr03 dn-sdt-c8-s8-lora-enc-r1-lr03-e8 dn-full-e8 \
+        dh-norm dh-normd-lr01 dh-lenc1-n dh-lenc1-n-lr03 dh-lenc1-nd dh-sdt44-lenc1-n-lr03 dl-B-r1 dl-C-r1 dl-B-r1-n
       ;;
     denoise-brown)
       # The same base tuned to brown noise (low-frequency rumble), the other transfer.
@@ -90,7 +110,11 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dnb-sdt-c8-s8-lr03-bdec "${T[@]}" --method sdt --channels 8 --states 8 --biases decoder --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dnb-sdt-c8-s8-lora-enc-r1-lr03 "${T[@]}" --method sdt --channels 8 --states 8 --lora-rank 1 --lora-on encoder --lr 0.03 --ssm-lr 0.03
       tune denoise-wp-s80 dnb-sdt-c4-s4-lora-enc-r2-lr03 "${T[@]}" --method sdt --channels 4 --states 4 --lora-rank 2 --lora-on encoder --lr 0.03 --ssm-lr 0.03
-      patches denoise-wp-s80 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03 dnb-sdt-c8-s8-lr03-bdec dnb-sdt-c8-s8-lora-enc-r1-lr03 dnb-sdt-c4-s4-lora-enc-r2-lr03
+      tune denoise-wp-s80 dhb-ssm "${T[@]}" --method full --only lambda,B,C --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dhb-enc "${T[@]}" --method full --only encoder --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s80 dhb-norm "${T[@]}" --method full --only norm --lr 0.01 --ssm-lr 0.01
+      tune denoise-wp-s80 dhb-lenc1-n-lr03 "${T[@]}" --method lora --lora-rank 1 --lora-on encoder --also norm --lr 0.03
+      patches denoise-wp-s80 dhb-norm dhb-lenc1-n-lr03 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03 dnb-sdt-c8-s8-lr03-bdec dnb-sdt-c8-s8-lora-enc-r1-lr03 dnb-sdt-c4-s4-lora-enc-r2-lr03
       ;;
     sfmnist)
       # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9
@@ -126,7 +150,7 @@ const dir = process.argv[1];
 const rows = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => {
   const s = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
   const name = f.replace(/\.json$/, "");
-  const base = name.startsWith("dn") ? "denoise-wp-s80" : "sfmnist-04-s80";
+  const base = /^d[nghl]/.test(name) ? "denoise-wp-s80" : "sfmnist-04-s80";
   const pf = path.join(dir, name + ".patch");
   const fwf = path.join(dir, base + "-fw", "firmware.wasm");
   const size = (f) => fs.statSync(f).size;
