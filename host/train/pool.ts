@@ -12,6 +12,9 @@
 //
 // Evaluation splits the test split into contiguous ranges the same way.
 //
+// Distillation (`train --teacher`): the teacher's parameters go to every worker
+// once, at start; each share runs the teacher forward on its own examples.
+//
 // Workers run the same bundled file as the CLI (dist/sparrow.cjs), started
 // with `workerData.sparrowTrainWorker`; host/cli/main.ts routes them here.
 // ============================================================================
