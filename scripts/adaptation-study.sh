@@ -93,10 +93,16 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dl-B-r1 "${T[@]}" --method lora --lora-rank 1 --lora-on B --lr 0.01
       tune denoise-wp-s80 dl-C-r1 "${T[@]}" --method lora --lora-rank 1 --lora-on C --lr 0.01
       tune denoise-wp-s80 dl-B-r1-n "${T[@]}" --method lora --lora-rank 1 --lora-on B --also norm --lr 0.01
+      # Seeds of the full fine-tune and of the best run inside both limits.
+      for seed in 1 2; do
+        tune denoise-wp-s80 dn-full-seed$seed "${T[@]}" --seed $seed --method full --lr 0.002 --ssm-lr 0.002
+        tune denoise-wp-s80 dn-sdt-c4-s4-lora-enc-r2-lr03-seed$seed "${T[@]}" --seed $seed --method sdt --channels 4 --states 4 --lora-rank 2 --lora-on encoder --lr 0.03 --ssm-lr 0.03
+      done
       patches denoise-wp-s80 dn-full dn-sdt-c16-s8 dn-sdt-c8-s16 dn-lora-r2 dn-sdt-c16-s8-lora-r1 dn-sdt-c16-s8-lr03 dn-sdt-c16-s8-lr05-e8 dn-sdt-c8-s8-lora-r1-lr03 dn-sdt-c8-s8-lr03-bdec \
         dn-lora-enc-r1 dn-lora-enc-r1-lr03 dn-lora-enc-r2 dn-lora-encdec-r1 dn-lora-enc-r1-ben dn-sdt-c8-s8-lora-enc-r1 dn-sdt-c8-s8-lora-enc-r1-lr03 \
         dn-sdt-c4-s4-lora-enc-r2-lr03 dn-sdt-c4-s4-lora-enc-r1-ben-lr03 dn-sdt-c4-s4-lora-encdec-r1-lr03 dn-sdt-c8-s8-lora-enc-r1-lr03-e8 dn-full-e8 \
-        dh-norm dh-normd-lr01 dh-lenc1-n dh-lenc1-n-lr03 dh-lenc1-nd dh-sdt44-lenc1-n-lr03 dl-B-r1 dl-C-r1 dl-B-r1-n
+        dh-norm dh-normd-lr01 dh-lenc1-n dh-lenc1-n-lr03 dh-lenc1-nd dh-sdt44-lenc1-n-lr03 dl-B-r1 dl-C-r1 dl-B-r1-n \
+        dn-full-seed{1,2} dn-sdt-c4-s4-lora-enc-r2-lr03-seed{1,2}
       ;;
     denoise-brown)
       # The same base tuned to brown noise (low-frequency rumble), the other transfer.
