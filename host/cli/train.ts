@@ -7,7 +7,7 @@ import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as os from 'os';
 import { PruneDistribution } from '../compress/prune';
-import { ModelConfig } from '../model/types';
+import { Model, ModelConfig } from '../model/types';
 import { formatTable } from '../report/table';
 import { SparrowError } from '../util/errors';
 import { EvalMode, Teacher } from '../train/pool';
@@ -148,27 +148,29 @@ interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
 const INIT_DT = 0.01;
 
 /** The parameters, masks and sparsity of `file` to train further; errors name the file and the problem. */
-function initFrom(file: string, dIn: number, dOut: number, target: number): { params: TrainParams; masks: Masks; sparsity: number; trainSeconds?: number } {
+/** A float model of the task's shape (`--init`, `--teacher`), read from `file`; errors name the file, the option and the problem. */
+function floatModelFor(file: string, option: string, dIn: number, dOut: number): Model {
   const m = readAnyModelFile(file);
-  if (m.kind !== 'float') throw new SparrowError(`${file}: --init needs a float model; this one is w8a16 (train from the float model it was quantized from)`);
+  if (m.kind !== 'float') throw new SparrowError(`${file}: ${option} needs a float model; this one is w8a16 (use the float model it was quantized from)`);
   const c = m.model.config;
   if (c.d_in !== dIn || c.d_out !== dOut) throw new SparrowError(`${file}: has d_in ${c.d_in} and d_out ${c.d_out}; the task needs ${dIn} and ${dOut}`);
-  const { params, masks } = importModel(m.model, INIT_DT);
+  return m.model;
+}
+
+function initFrom(file: string, dIn: number, dOut: number, target: number): { params: TrainParams; masks: Masks; sparsity: number; trainSeconds?: number } {
+  const model = floatModelFor(file, '--init', dIn, dOut);
+  const { params, masks } = importModel(model, INIT_DT);
   const sparsity = maskSparsity(params, masks);
   if (target > 0 && target < sparsity - 1e-9) throw new SparrowError(`${file}: is ${(100 * sparsity).toFixed(1)}% sparse, more than --sparsity ${target}; pruned weights do not come back (pass --sparsity 0 to keep its pattern)`);
   // The training behind the model: its own run plus whatever it was trained further from.
-  const { train_seconds: own, init_train_seconds: before } = m.model.metadata;
+  const { train_seconds: own, init_train_seconds: before } = model.metadata;
   return { params, masks, sparsity, ...(own !== undefined ? { trainSeconds: Number(own) + Number(before ?? 0) } : {}) };
 }
 
 /** A teacher for `--teacher`: a float model of the task's shape, in training form (BatchNorm at its folded statistics). */
 function teacherFrom(file: string, task: Task, distill: Distillation): Teacher & { file: string } {
   if (!task.distillLoss) throw new SparrowError(`--teacher: task ${task.name} has no distillation loss (it is for sfmnist)`);
-  const m = readAnyModelFile(file);
-  if (m.kind !== 'float') throw new SparrowError(`${file}: --teacher needs a float model; this one is w8a16 (use the float model it was quantized from)`);
-  const c = m.model.config;
-  if (c.d_in !== task.dIn || c.d_out !== task.dOut) throw new SparrowError(`${file}: has d_in ${c.d_in} and d_out ${c.d_out}; the task needs ${task.dIn} and ${task.dOut}`);
-  const { params, masks } = importModel(m.model, INIT_DT);
+  const { params, masks } = importModel(floatModelFor(file, '--teacher', task.dIn, task.dOut), INIT_DT);
   return { params, masks, distill, file };
 }
 

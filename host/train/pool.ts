@@ -51,19 +51,18 @@ export interface Teacher {
   distill: Distillation;
 }
 
-interface TeacherSnapshot {
-  config: ModelConfig;
-  params: Float64Array;
-  stats: Float64Array;
-  masks: [string, Uint8Array][];
-  distill: Distillation;
-}
-
 interface Snapshot {
   params: Float64Array;
   stats: Float64Array;
   masks: [string, Uint8Array][];
 }
+
+/** Parameters, BatchNorm statistics and masks as they travel to a worker. */
+function snapshotOf(p: TrainParams, masks: Masks): Snapshot {
+  return { params: flattenParams(p), stats: flattenStats(p), masks: [...masks] };
+}
+
+type TeacherSnapshot = Snapshot & { config: ModelConfig; distill: Distillation };
 
 type Request =
   | ({ kind: 'grad'; id: number; indices: Int32Array; step: number; qat: Qat; bn: BnMode } & Snapshot)
@@ -109,7 +108,6 @@ export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices:
   const examples = Array.from(indices, (i) => task.example('train', i));
   const T = examples[0].T;
   const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat, bn, sma);
-  if (teacher && !task.distillLoss) throw new SparrowError(`task ${task.name} has no distillation loss (--teacher)`);
   const taught = teacher ? forwardBatch(teacher.params, teacher.masks, examples.map((e) => e.inputs), T, false, false, 'running').outputs : undefined;
   let loss = 0;
   const gradOut = outputs.map((o, n) => {
@@ -147,19 +145,16 @@ export function runTrainWorker(): void {
   const port = parentPort!;
   let task: Task | undefined;
   const p = initParams(init.config, 0);
-  let teacher: Teacher | undefined;
-  if (init.teacher) {
-    const t = init.teacher;
-    const tp = initParams(t.config, 0);
-    loadFlatParams(tp, t.params);
-    loadStats(tp, t.stats);
-    teacher = { params: tp, masks: new Map(t.masks), distill: t.distill };
-  }
-  const load = (r: Snapshot): Masks => {
-    loadFlatParams(p, r.params);
-    loadStats(p, r.stats);
+  const load = (r: Snapshot, q = p): Masks => {
+    loadFlatParams(q, r.params);
+    loadStats(q, r.stats);
     return new Map(r.masks);
   };
+  let teacher: Teacher | undefined;
+  if (init.teacher) {
+    const params = initParams(init.teacher.config, 0);
+    teacher = { params, masks: load(init.teacher, params), distill: init.teacher.distill };
+  }
   port.on('message', (r: Request) => {
     try {
       task ??= makeTask(init.task);
@@ -219,9 +214,10 @@ export class TrainPool {
    * the workers run: the bundled CLI, which routes workers to runTrainWorker.
    */
   static start(threads: number, task: Task, spec: TaskSpec, config: ModelConfig, script: string, sma: SmaTraining = SMA_DEFAULTS, teacher?: Teacher): TrainPool {
+    if (teacher && !task.distillLoss) throw new SparrowError(`--teacher: task ${task.name} has no distillation loss (it is for sfmnist)`);
     const init: WorkerInit = {
       sparrowTrainWorker: true, task: spec, config, sma,
-      ...(teacher ? { teacher: { config: teacher.params.config, params: flattenParams(teacher.params), stats: flattenStats(teacher.params), masks: [...teacher.masks], distill: teacher.distill } } : {}),
+      ...(teacher ? { teacher: { ...snapshotOf(teacher.params, teacher.masks), config: teacher.params.config, distill: teacher.distill } } : {}),
     };
     const workers = Array.from({ length: Math.max(0, threads - 1) }, () => new Worker(script, { workerData: init }));
     for (const w of workers) w.unref();
@@ -245,14 +241,10 @@ export class TrainPool {
     });
   }
 
-  private snapshot(p: TrainParams, masks: Masks): Snapshot {
-    return { params: flattenParams(p), stats: flattenStats(p), masks: [...masks] };
-  }
-
   /** The batch gradient over `indices`, split across the threads; with bn 'batch', updates p's BatchNorm running statistics. */
   async gradient(p: TrainParams, masks: Masks, indices: Int32Array, step: number, qat: Qat = false, bn: BnMode = 'batch'): Promise<{ grads: TrainParams; loss: number; smaRate: number }> {
     const parts = shares(indices.length, this.threads).filter(([a, b]) => b > a);
-    const snap = this.snapshot(p, masks);
+    const snap = snapshotOf(p, masks);
     const remote = parts.slice(1).map(([a, b], k) => this.ask(this.workers[k], { kind: 'grad', indices: indices.slice(a, b), step, qat, bn, ...snap }));
     // Catch now so a worker's failure cannot become an unhandled rejection while share 0 runs.
     const settled = remote.map((r) => r.then((v) => ({ v }), (e: Error) => ({ e })));
@@ -283,7 +275,7 @@ export class TrainPool {
   /** Per-example metrics of the first n test examples, split across the threads. */
   async metricValues(p: TrainParams, masks: Masks, n: number, mode: EvalMode): Promise<number[]> {
     const parts = shares(n, this.threads);
-    const snap = this.snapshot(p, masks);
+    const snap = snapshotOf(p, masks);
     const remote = parts.slice(1).map(([a, b], k) => (b > a ? this.ask(this.workers[k], { kind: 'eval', from: a, to: b, mode, ...snap }) : Promise.resolve<Reply>({ id: 0, kind: 'eval', values: [] })));
     const settled = remote.map((r) => r.then((v) => ({ v }), (e: Error) => ({ e })));
     const values = metricValues(p, masks, this.task, parts[0][0], parts[0][1], mode);

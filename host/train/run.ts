@@ -125,11 +125,6 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
     throw new Error(`train: model d_in/d_out ${options.config.d_in}/${options.config.d_out} do not match task ${task.name} (${task.dIn}/${task.dOut})`);
   }
   state ??= newTrainState(options, args.init);
-  if (args.teacher) {
-    const c = args.teacher.params.config;
-    if (!task.distillLoss) throw new SparrowError(`${args.teacher.file}: task ${task.name} has no distillation loss; --teacher is for sfmnist`);
-    if (c.d_in !== task.dIn || c.d_out !== task.dOut) throw new SparrowError(`${args.teacher.file}: the teacher has d_in ${c.d_in} and d_out ${c.d_out}; task ${task.name} needs ${task.dIn} and ${task.dOut}`);
-  }
   const pool = TrainPool.start(args.threads, task, spec, options.config, args.script, options.sma, args.teacher);
   const perEpoch = stepsPerEpoch(task, options);
   const totalSteps = perEpoch * options.epochs;

@@ -42,7 +42,7 @@ export interface Selection {
 }
 
 // ---------------------------------------------------------------------------
-// LoRA on the decoder and the encoder
+// LoRA on the decoder, the encoder, B and C
 // ---------------------------------------------------------------------------
 
 /**
@@ -118,7 +118,7 @@ export function loraAdapter(p: TrainParams, target: LoraTarget, masks: Masks, ra
   if (target === 'encoder') return matrixLora('encoder', (q) => q.encW, p, H, d_in, masks.get('encoder.weight'), rank, rng);
   const [rows, cols] = target === 'B' ? [P, H] : [H, P];
   return combineAdapters(p.layers.flatMap((_, l) => (['re', 'im'] as const).map((part) => {
-    const field = `${target}${part === 're' ? 're' : 'im'}` as 'Bre' | 'Bim' | 'Cre' | 'Cim';
+    const field = `${target}${part}` as const;
     return matrixLora(`layers.${l}.ssm.${target}_${part}`, (q) => q.layers[l][field], p, rows, cols, masks.get(`layers.${l}.ssm.${target}`), rank, rng);
   })));
 }
