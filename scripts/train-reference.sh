@@ -4,7 +4,9 @@
 # runs/. Needs `npm run build` and Debian's dataset-fashion-mnist (docs/training.md).
 # Usage: scripts/train-reference.sh [name…]   (default: all, in the order below)
 # SPARROW_CJS=path/to/sparrow.cjs runs a frozen copy of the build, so that rebuilding dist/
-# while the runs go on cannot change the code under them.
+# while the runs go on cannot change the code under them. FIRST_STAGE_ONLY=1 stops sFMNIST models
+# after their first stage (runs/<name>-e10), e.g. to compare two models at 10 epochs before
+# either goes on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,10 @@ declare -A ARGS=(
   # 80%-sparse H = P = 64 model (about 7,450).
   [sfmnist-h29-s0]="${SFMNIST/--d-model 64 --d-state 64/--d-model 29 --d-state 29} --sparsity 0"
   [sfmnist-s80]="$SFMNIST --sparsity 0.8 --prune-end 0.6"
+  # Iso-compute again with both sides distilled from the same dense H64 teacher (both stages), so
+  # that the comparison stays fair: undistilled, the pair above ties (models/README.md).
+  [sfmnist-h29-s0-kd]="${SFMNIST/--d-model 64 --d-state 64/--d-model 29 --d-state 29} --sparsity 0 --teacher models/sfmnist-s0.safetensors"
+  [sfmnist-s80-kd]="$SFMNIST --sparsity 0.8 --prune-end 0.6 --teacher models/sfmnist-s0.safetensors"
   [sfmnist-s50]="$SFMNIST --sparsity 0.5 --prune-end 0.6"
   # The 95%-sparse model is the finished 90%-sparse one pruned further, 90% → 95% over the first
   # two of 4 epochs (to runs/sfmnist-s95-pruned), then one epoch of quantization-aware
@@ -39,7 +45,7 @@ declare -A ARGS=(
   # 20 epochs to recover: 6.87 dB against 6.64 with the default schedule (models/README.md).
   [denoise-s90]="$DENOISE --sparsity 0.9 --prune-end 0.6"
 )
-ORDER=(denoise-s0 denoise-s90 sfmnist-s0 sfmnist-h29-s0 sfmnist-s90 sfmnist-s80 sfmnist-s50 sfmnist-s95 sfmnist-s90-kd)
+ORDER=(denoise-s0 denoise-s90 sfmnist-s0 sfmnist-h29-s0 sfmnist-s90 sfmnist-s80 sfmnist-s50 sfmnist-s95 sfmnist-s90-kd sfmnist-h29-s0-kd sfmnist-s80-kd)
 
 run() { # name, out (without .safetensors), options…: one run, resumed from runs/<name>.ckpt if there
   local name=$1 out=$2; shift 2
@@ -61,6 +67,7 @@ for name in "${@:-${ORDER[@]}}"; do
   elif [[ $name == sfmnist-* ]]; then
     # shellcheck disable=SC2086
     [[ -f "runs/$name-e10.safetensors" ]] || run "$name-e10" "runs/$name-e10" ${ARGS[$name]}
+    [[ -n "${FIRST_STAGE_ONLY:-}" ]] && continue
     # The distilled model keeps its teacher in the second stage too.
     teacher=(); [[ $name == *-kd ]] && teacher=(--teacher models/sfmnist-s0.safetensors)
     # shellcheck disable=SC2086
