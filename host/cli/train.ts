@@ -12,7 +12,8 @@ import { formatTable } from '../report/table';
 import { SparrowError } from '../util/errors';
 import { EvalMode, Teacher } from '../train/pool';
 import { Distillation, Task } from '../train/task';
-import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreModel } from '../train/run';
+import { comparePaired, PairedComparison } from '../train/paired';
+import { exportCheckpoint, readAnyModelFile, runTraining, RunUi, scoreExamples } from '../train/run';
 import { makeTask, TaskSpec, TASK_NAMES } from '../train/tasks';
 import { NOISE_TYPES, NoiseType } from '../train/data/synth_audio';
 import { smaActivation, SmaActivation } from '../train/sma';
@@ -178,6 +179,14 @@ function teacherFrom(file: string, task: Task, distill: Distillation): Teacher &
 export function smaLine(a: SmaActivation): string {
   return `SMA: gate ran on ${(100 * a.rate).toFixed(1)}% of layer-steps (per layer ${a.rates.map((r) => (100 * r).toFixed(1) + '%').join(', ')}); ` +
     `${(100 * a.gateMacsSkipped).toFixed(1)}% of gate sub-module MACs skipped; ${Math.round(a.smaMacsPerStep).toLocaleString('en-US')} MACs/step vs ${a.alwaysOnMacsPerStep.toLocaleString('en-US')} always on (decision rows included)`;
+}
+
+/** "difference …: +0.18 [95% CI −0.21, +0.57]; McNemar …", the verdict first. */
+export function pairedLine(metricName: string, c: PairedComparison): string {
+  const signed = (x: number) => (x >= 0 ? '+' : '−') + fmt(Math.abs(x));
+  const verdict = c.ciLow > 0 ? 'the first model is better' : c.ciHigh < 0 ? 'the second model is better' : 'no difference established';
+  const mc = c.mcnemar ? `; McNemar: only the first right on ${c.mcnemar.aOnly}, only the second on ${c.mcnemar.bOnly}, exact p = ${c.mcnemar.p < 0.001 ? c.mcnemar.p.toExponential(1) : fmt(c.mcnemar.p, 3)}` : '';
+  return `paired difference (first − second), ${metricName}: ${signed(c.difference)} [95% CI ${signed(c.ciLow)}, ${signed(c.ciHigh)}] over ${c.n} examples: ${verdict}${mc}`;
 }
 
 function fmt(x: number, digits = 2): string {
@@ -358,26 +367,46 @@ export function addTrainCommands(program: Command): void {
   )
     .addOption(new Option('--mode <m>', 'conv: materialise each layer kernel and convolve with FFT; recurrent: step by step as the firmware').choices(['conv', 'recurrent']).default('recurrent'))
     .option('--limit <n>', 'only the first n test examples', intArg(1, 1e9))
+    .option('--against <model>', 'also score this model on the same examples and report the paired difference (95% CI; McNemar test for accuracy): is the first model better, or is it noise?')
     .option('--json', 'machine-readable output', false)
     .option('--quiet', 'no progress output', false)
-    .action((file: string, o: TaskCliOptions & { mode: EvalMode; limit?: number; json: boolean; quiet: boolean }) => {
+    .action((file: string, o: TaskCliOptions & { mode: EvalMode; limit?: number; against?: string; json: boolean; quiet: boolean }) => {
       const model = readAnyModelFile(file);
+      const other = o.against !== undefined ? readAnyModelFile(o.against) : undefined;
       const task = makeTask(taskSpec(o));
       const n = Math.min(task.size('test'), o.limit ?? Infinity);
+      if (other && n < 30) throw new SparrowError(`eval --against: ${n} test examples are too few for the paired confidence interval (at least 30)`);
+      const progress = (label: string) => {
+        let lastLine = 0;
+        return (done: number, total: number) => {
+          if (o.quiet || o.json) return;
+          const now = performance.now();
+          if (now - lastLine > 5000 || done === total) {
+            lastLine = now;
+            process.stderr.write(`eval${label} ${done}/${total}\n`);
+          }
+        };
+      };
       const t0 = performance.now();
-      let lastLine = 0;
-      const metric = scoreModel(model, task, o.mode, n, (done, total) => {
-        if (o.quiet || o.json) return;
-        const now = performance.now();
-        if (now - lastLine > 5000 || done === total) {
-          lastLine = now;
-          process.stderr.write(`eval ${done}/${total}\n`);
-        }
-      });
+      const values = scoreExamples(model, task, o.mode, n, progress(other ? ` ${file}` : ''));
       const seconds = (performance.now() - t0) / 1000;
+      const metric = task.reduceMetric(values);
       const sma = model.model.config.sma ? smaActivation(model, task, n) : undefined;
-      const out = { model: file, kind: model.kind, task: task.name, mode: o.mode, examples: n, metricName: task.metricName, metric, seconds, seqStepsPerSecond: (n * task.T) / seconds, ...(sma ? { sma } : {}) };
-      process.stdout.write(o.json ? JSON.stringify(out, null, 2) + '\n' : `${file} (${model.kind}) on ${task.name}, ${n} test examples, ${o.mode} mode: ${task.metricName} ${fmt(metric)} (${fmt(seconds, 1)} s, ${Math.round(out.seqStepsPerSecond)} sequence-steps/s)\n` + (sma ? smaLine(sma) + '\n' : ''));
+      let against: { model: string; kind: string; metric: number; paired: PairedComparison } | undefined;
+      if (other) {
+        const otherValues = scoreExamples(other, task, o.mode, n, progress(` ${o.against}`));
+        // reduceMetric is a scaled mean (accuracy × 100): the scale puts the difference in its units.
+        against = { model: o.against!, kind: other.kind, metric: task.reduceMetric(otherValues), paired: comparePaired(values, otherValues, task.reduceMetric([1])) };
+      }
+      const out = { model: file, kind: model.kind, task: task.name, mode: o.mode, examples: n, metricName: task.metricName, metric, seconds, seqStepsPerSecond: (n * task.T) / seconds, ...(sma ? { sma } : {}), ...(against ? { against } : {}) };
+      if (o.json) {
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        return;
+      }
+      const lines = [`${file} (${model.kind}) on ${task.name}, ${n} test examples, ${o.mode} mode: ${task.metricName} ${fmt(metric)} (${fmt(seconds, 1)} s, ${Math.round(out.seqStepsPerSecond)} sequence-steps/s)`];
+      if (sma) lines.push(smaLine(sma));
+      if (against) lines.push(`${against.model} (${against.kind}): ${task.metricName} ${fmt(against.metric)}`, pairedLine(task.metricName, against.paired));
+      process.stdout.write(lines.join('\n') + '\n');
     });
 
   program

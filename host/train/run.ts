@@ -223,6 +223,11 @@ export function modelOutputs(m: AnyModel, inputs: Float32Array, T: number, mode:
 
 /** The task metric of a model over the first `limit` test examples. */
 export function scoreModel(m: AnyModel, task: Task, mode: EvalMode, limit: number, onProgress?: (done: number, total: number) => void): number {
+  return task.reduceMetric(scoreExamples(m, task, mode, limit, onProgress));
+}
+
+/** The metric of each of the first `limit` test examples, in order (what `scoreModel` averages; `eval --against` pairs them). */
+export function scoreExamples(m: AnyModel, task: Task, mode: EvalMode, limit: number, onProgress?: (done: number, total: number) => void): number[] {
   if (m.kind === 'quantized' && mode === 'conv') throw new SparrowError('eval: --mode conv is for float models; a quantized model runs in recurrent mode (the integer reference, as on the device)');
   const c = configOf(m);
   if (c.d_in !== task.dIn || c.d_out !== task.dOut) {
@@ -235,7 +240,7 @@ export function scoreModel(m: AnyModel, task: Task, mode: EvalMode, limit: numbe
     values.push(task.metric(modelOutputs(m, ex.inputs, ex.T, mode), ex));
     onProgress?.(i + 1, n);
   }
-  return task.reduceMetric(values);
+  return values;
 }
 
 export function readAnyModelFile(file: string): AnyModel {

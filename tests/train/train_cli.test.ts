@@ -124,6 +124,33 @@ describe('sparrow train and eval', () => {
     expect(JSON.parse(evq.stdout)).toMatchObject({ kind: 'quantized', metric: summary.quantizedMetric });
   });
 
+  test('eval --against scores both models on the same examples and reports their paired difference', () => {
+    // Accuracy: 40 test images; the difference is the McNemar counts' imbalance over n.
+    writeFakeFashionMnist(path.join(dir, 'fmnist40'), labelled(64, 1), labelled(40, 3));
+    const one = (file: string) => JSON.parse(sparrow('eval', file, '--task', 'sfmnist', '--data-dir', 'fmnist40', '--json').stdout).metric as number;
+    const r = sparrow('eval', 'a.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist40', '--against', 'a.q.safetensors', '--json');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.metric).toBe(one('a.safetensors'));
+    expect(out.against).toMatchObject({ model: 'a.q.safetensors', kind: 'quantized', metric: one('a.q.safetensors') });
+    const { paired } = out.against;
+    expect(paired.n).toBe(40);
+    expect(paired.difference).toBeCloseTo(out.metric - out.against.metric, 10);
+    expect(paired.difference).toBeCloseTo((100 * (paired.mcnemar.aOnly - paired.mcnemar.bOnly)) / 40, 10);
+    expect(paired.ciLow).toBeLessThanOrEqual(paired.difference);
+    expect(paired.ciHigh).toBeGreaterThanOrEqual(paired.difference);
+
+    // SI-SNRi in dB: two random models on 30 clips; no McNemar. A model against itself: exactly 0.
+    for (const seed of ['1', '2']) expect(sparrow('random', '-o', `dn${seed}.safetensors`, '--d-in', '129', '--d-out', '129', '--d-model', '8', '--d-state', '4', '--layers', '1', '--seed', seed).status).toBe(0);
+    const dn = ['--task', 'denoise', '--test-size', '30', '--train-size', '1'];
+    const d = JSON.parse(sparrow('eval', 'dn1.safetensors', ...dn, '--against', 'dn2.safetensors', '--json').stdout);
+    expect(d.against.metric).toBe(JSON.parse(sparrow('eval', 'dn2.safetensors', ...dn, '--json').stdout).metric);
+    expect(d.against.paired.difference).toBeCloseTo(d.metric - d.against.metric, 10);
+    expect(d.against.paired.mcnemar).toBeUndefined();
+    const self = sparrow('eval', 'dn1.safetensors', ...dn, '--against', 'dn1.safetensors', '--quiet');
+    expect(self.stdout).toMatch(/paired difference \(first − second\), SI-SNRi \(dB\): \+0\.00 \[95% CI \+0\.00, \+0\.00\] over 30 examples: no difference established/);
+  });
+
   test('a time-boxed run stops with a checkpoint and, resumed, ends with the same weights as an uninterrupted run', () => {
     // Pruning to 0.5 from the first step: masks, Adam moments and BN statistics all cross the checkpoint.
     const run = [...TINY, '--threads', '2', '--sparsity', '0.5', '--prune-start', '0', '--prune-every', '2'];
@@ -236,6 +263,8 @@ describe('sparrow train and eval', () => {
     ['--resume without a checkpoint', ['train', ...TINY, '-o', 'none.safetensors', '--resume'], /none\.safetensors\.ckpt: no checkpoint to resume/],
     ['a model for another task', ['eval', 'a.safetensors', '--task', 'denoise', '--test-size', '2'], /the model has d_in 4 and d_out 10; task denoise needs d_in 129/],
     ['conv mode on a quantized model', ['eval', 'a.q.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--mode', 'conv'], /--mode conv is for float models/],
+    ['--against with too few examples for its interval', ['eval', 'a.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--against', 'a.q.safetensors'], /eval --against: 20 test examples are too few for the paired confidence interval \(at least 30\)/],
+    ['a missing --against model', ['eval', 'a.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist', '--against', 'missing.safetensors'], /missing\.safetensors: cannot read the model \(ENOENT\)/],
     ['a missing model', ['eval', 'missing.safetensors', '--task', 'sfmnist', '--data-dir', 'fmnist'], /missing\.safetensors: cannot read the model \(ENOENT\)/],
     ['an unknown task', ['train', '--task', 'mnist', '-o', 'x.safetensors'], /--task.*mnist.*sfmnist, denoise/],
     ['more QAT epochs than epochs', ['train', ...TINY, '--qat-epochs', '3', '-o', 'x.safetensors'], /--qat-epochs 3 is more than --epochs 2/],
