@@ -3,7 +3,7 @@
 # by every method of `sparrow tune` (full, SDT, LoRA, SDT + LoRA), each quantized onto the
 # base's w8a16 scales and diffed into a firmware patch. Resumable at the granularity of a
 # finished file: what exists is skipped. Needs `npm run build` (and Fashion-MNIST for sfmnist).
-# Usage: scripts/adaptation-study.sh [denoise|denoise-brown|sfmnist]…   (default all three)
+# Usage: scripts/adaptation-study.sh [denoise|denoise-brown|denoise-dense|sfmnist]…   (default all but denoise-dense)
 # OUT=dir (default out/adapt) holds the bases, the tuned models, <name>.json summaries and patches.
 # SPARROW_CJS=path runs a frozen copy of the build. ONLY=regex runs only the tuned models whose
 # names match (the bases are trained as needed).
@@ -122,6 +122,43 @@ for study in "${studies[@]}"; do
       tune denoise-wp-s80 dhb-lenc1-n-lr03 "${T[@]}" --method lora --lora-rank 1 --lora-on encoder --also norm --lr 0.03
       patches denoise-wp-s80 dhb-norm dhb-lenc1-n-lr03 dnb-full dnb-sdt-c16-s8-lr03 dnb-lora-r2 dnb-sdt-c8-s8-lr03 dnb-sdt-c8-s8-lr03-bdec dnb-sdt-c8-s8-lora-enc-r1-lr03 dnb-sdt-c4-s4-lora-enc-r2-lr03
       ;;
+    denoise-dense)
+      # The same transfer (white + pink → babble) from a dense base: does SDT recover more of the
+      # full fine-tune when the base has dense, redundant channels and states to select from?
+      base denoise-wp-s0 --task denoise --noises white,pink --d-model 64 --d-state 64 --layers 2 --epochs 12 --batch 16 \
+        --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1 --sparsity 0
+      T=(--task denoise --noises babble --epochs 4 --batch 16 --threads 1)
+      tune denoise-wp-s0 dd-full "${T[@]}" --method full --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s0 dd-sdt-c16-s8-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s0 dd-norm "${T[@]}" --method full --only norm --lr 0.01 --ssm-lr 0.01
+      tune denoise-wp-s0 dd-sdt-c16-s8-lora-enc-r1-n-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lora-rank 1 --lora-on encoder --also norm --lr 0.03 --ssm-lr 0.03
+      # A dense base has 50,113 parameters: 5% is 2,505, room for twice the states or channels.
+      tune denoise-wp-s0 dd-sdt-c16-s16-lr03 "${T[@]}" --method sdt --channels 16 --states 16 --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s0 dd-sdt-c32-s8-lr03 "${T[@]}" --method sdt --channels 32 --states 8 --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s0 dd-lenc1-n-lr03 "${T[@]}" --method lora --lora-rank 1 --lora-on encoder --also norm --lr 0.03
+      tune denoise-wp-s0 dd-sdt-c16-s16-lora-enc-r1-n-lr03 "${T[@]}" --method sdt --channels 16 --states 16 --lora-rank 1 --lora-on encoder --also norm --lr 0.03 --ssm-lr 0.03
+      # A dense encoder update changes all 8,256 stored encoder values (patches of 9.7–16.3% with
+      # it): SDT with the norms instead keeps the patch small.
+      tune denoise-wp-s0 dd-sdt-c16-s16-n-lr03 "${T[@]}" --method sdt --channels 16 --states 16 --also norm --lr 0.03 --ssm-lr 0.03
+      tune denoise-wp-s0 dd-sdt-c32-s8-n-lr03 "${T[@]}" --method sdt --channels 32 --states 8 --also norm --lr 0.03 --ssm-lr 0.03
+      # Seeds of the full fine-tune and of SDT 32 × 8 + the norms (the first run at the target).
+      for seed in 1 2; do
+        tune denoise-wp-s0 dd-full-seed$seed "${T[@]}" --seed $seed --method full --lr 0.002 --ssm-lr 0.002
+        tune denoise-wp-s0 dd-sdt-c32-s8-n-lr03-seed$seed "${T[@]}" --seed $seed --method sdt --channels 32 --states 8 --also norm --lr 0.03 --ssm-lr 0.03
+      done
+      # The same recipe on the other transfer, white + pink → brown.
+      TB=(--task denoise --noises brown --epochs 4 --batch 16 --threads 1)
+      tune denoise-wp-s0 dd-brown-full "${TB[@]}" --method full --lr 0.002 --ssm-lr 0.002
+      tune denoise-wp-s0 dd-brown-sdt-c32-s8-n-lr03 "${TB[@]}" --method sdt --channels 32 --states 8 --also norm --lr 0.03 --ssm-lr 0.03
+      # With D too (128 more values, 4.92% trainable), three seeds.
+      tune denoise-wp-s0 dd-sdt-c32-s8-nd-lr03 "${T[@]}" --method sdt --channels 32 --states 8 --also norm,D --lr 0.03 --ssm-lr 0.03
+      for seed in 1 2; do
+        tune denoise-wp-s0 dd-sdt-c32-s8-nd-lr03-seed$seed "${T[@]}" --seed $seed --method sdt --channels 32 --states 8 --also norm,D --lr 0.03 --ssm-lr 0.03
+      done
+      patches denoise-wp-s0 dd-full dd-sdt-c16-s8-lr03 dd-norm dd-sdt-c16-s8-lora-enc-r1-n-lr03 dd-sdt-c16-s16-lr03 dd-sdt-c32-s8-lr03 dd-lenc1-n-lr03 \
+        dd-sdt-c16-s16-lora-enc-r1-n-lr03 dd-sdt-c16-s16-n-lr03 dd-sdt-c32-s8-n-lr03 dd-sdt-c32-s8-nd-lr03 dd-sdt-c32-s8-nd-lr03-seed{1,2} \
+        dd-full-seed{1,2} dd-sdt-c32-s8-n-lr03-seed{1,2} dd-brown-full dd-brown-sdt-c32-s8-n-lr03
+      ;;
     sfmnist)
       # Trained on classes 0–4 (T-shirt, trouser, pullover, dress, coat); tuned to 5–9
       # (sandal, shirt, sneaker, bag, ankle boot), same inputs and 10 outputs.
@@ -146,7 +183,7 @@ for study in "${studies[@]}"; do
       patches sfmnist-04-s80 sf-full sf-sdt-c16-s8 sf-lora-r2 sf-sdt-c16-s8-lora-r1 sf-sdt-c4-s4-lora-r2 sf-lora-r3 sf-sdt-c2-s2-lora-r3 sf-sdt-c4-s4-lora-r3 \
         sf-{sdt-c2-s2-lora-r3,sdt-c4-s4-lora-r3,full}-seed{1,2}
       ;;
-    *) echo "adaptation-study: unknown study $study (denoise, sfmnist)" >&2; exit 2 ;;
+    *) echo "adaptation-study: unknown study $study (denoise, denoise-brown, denoise-dense, sfmnist)" >&2; exit 2 ;;
   esac
 done
 # The table of docs/adaptation.md from the summaries.
@@ -156,7 +193,7 @@ const dir = process.argv[1];
 const rows = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => {
   const s = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
   const name = f.replace(/\.json$/, "");
-  const base = /^d[nghl]/.test(name) ? "denoise-wp-s80" : "sfmnist-04-s80";
+  const base = /^dd-/.test(name) ? "denoise-wp-s0" : /^d[nghl]/.test(name) ? "denoise-wp-s80" : "sfmnist-04-s80";
   const pf = path.join(dir, name + ".patch");
   const fwf = path.join(dir, base + "-fw", "firmware.wasm");
   const size = (f) => fs.statSync(f).size;
