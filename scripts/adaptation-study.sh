@@ -41,13 +41,15 @@ patches() { # base, names…: the base firmware (default compile options) and a 
   done
 }
 
+# The denoise bases (80%-sparse and dense): trained on white and pink noise only.
+DENOISE_BASE=(--task denoise --noises white,pink --d-model 64 --d-state 64 --layers 2 --epochs 12 --batch 16
+  --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1)
 studies=("$@"); [[ ${#studies[@]} -gt 0 ]] || studies=(denoise denoise-brown sfmnist)
 for study in "${studies[@]}"; do
   case $study in
     denoise)
       # Trained on white and pink noise; tuned to babble (speech-like noise under speech).
-      base denoise-wp-s80 --task denoise --noises white,pink --d-model 64 --d-state 64 --layers 2 --epochs 12 --batch 16 \
-        --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1 --sparsity 0.8
+      base denoise-wp-s80 "${DENOISE_BASE[@]}" --sparsity 0.8
       T=(--task denoise --noises babble --epochs 4 --batch 16 --threads 1)
       tune denoise-wp-s80 dn-full "${T[@]}" --method full --lr 0.002 --ssm-lr 0.002
       tune denoise-wp-s80 dn-sdt-c16-s8 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.01 --ssm-lr 0.01
@@ -106,8 +108,7 @@ for study in "${studies[@]}"; do
       ;;
     denoise-brown)
       # The same base tuned to brown noise (low-frequency rumble), the other transfer.
-      base denoise-wp-s80 --task denoise --noises white,pink --d-model 64 --d-state 64 --layers 2 --epochs 12 --batch 16 \
-        --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1 --sparsity 0.8
+      base denoise-wp-s80 "${DENOISE_BASE[@]}" --sparsity 0.8
       T=(--task denoise --noises brown --epochs 4 --batch 16 --threads 1)
       tune denoise-wp-s80 dnb-full "${T[@]}" --method full --lr 0.002 --ssm-lr 0.002
       tune denoise-wp-s80 dnb-sdt-c16-s8-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.03 --ssm-lr 0.03
@@ -125,8 +126,7 @@ for study in "${studies[@]}"; do
     denoise-dense)
       # The same transfer (white + pink → babble) from a dense base: does SDT recover more of the
       # full fine-tune when the base has dense, redundant channels and states to select from?
-      base denoise-wp-s0 --task denoise --noises white,pink --d-model 64 --d-state 64 --layers 2 --epochs 12 --batch 16 \
-        --lr 0.008 --ssm-lr 0.002 --weight-decay 0.01 --threads 1 --sparsity 0
+      base denoise-wp-s0 "${DENOISE_BASE[@]}" --sparsity 0
       T=(--task denoise --noises babble --epochs 4 --batch 16 --threads 1)
       tune denoise-wp-s0 dd-full "${T[@]}" --method full --lr 0.002 --ssm-lr 0.002
       tune denoise-wp-s0 dd-sdt-c16-s8-lr03 "${T[@]}" --method sdt --channels 16 --states 8 --lr 0.03 --ssm-lr 0.03

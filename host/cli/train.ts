@@ -181,7 +181,7 @@ export function smaLine(a: SmaActivation): string {
     `${(100 * a.gateMacsSkipped).toFixed(1)}% of gate sub-module MACs skipped; ${Math.round(a.smaMacsPerStep).toLocaleString('en-US')} MACs/step vs ${a.alwaysOnMacsPerStep.toLocaleString('en-US')} always on (decision rows included)`;
 }
 
-/** "difference …: +0.18 [95% CI −0.21, +0.57]; McNemar …", the verdict first. */
+/** "paired difference …: −0.04 [95% CI −0.53, +0.45] over n examples: verdict; McNemar …", in the metric's units. */
 export function pairedLine(metricName: string, c: PairedComparison): string {
   const signed = (x: number) => (x >= 0 ? '+' : '−') + fmt(Math.abs(x));
   const verdict = c.ciLow > 0 ? 'the first model is better' : c.ciHigh < 0 ? 'the second model is better' : 'no difference established';
