@@ -26,7 +26,7 @@ import { isTrainWorker, runTrainWorker } from '../train/pool';
 import { addExportOnnxCommand } from './export_onnx';
 import { addPatchCommands } from './patch';
 import { quantizeModelFile } from '../compress/files';
-import { MAX_SPARSITY, pruneModel, PruneDistribution } from '../compress/prune';
+import { MAX_SPARSITY, pruneModel, PruneDistribution, PruneSaliency } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
 import { bundleModel } from '../compile/bundle_files';
 import { checkForRuntime, Runtime, RUNTIMES } from '../compile/runtime_check';
@@ -239,12 +239,13 @@ export function buildProgram(): Command {
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .requiredOption('--sparsity <s>', `fraction of zero weights over the prunable matrices, 0 … ${MAX_SPARSITY}`, (v: string) => (v.trim() === '' ? NaN : Number(v)))
     .addOption(new Option('--distribution <d>', 'how the sparsity is spread over the matrices').choices(['uniform', 'global', 'erk']).default('erk'))
+    .addOption(new Option('--saliency <s>', 'how weights are ranked: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them; docs/compression.md)').choices(['magnitude', 'balanced']).default('magnitude'))
     .option('--json', 'machine-readable report')
-    .action((modelPath: string, o: { out: string; sparsity: number; distribution: PruneDistribution; json?: boolean }) => {
-      const { model, report } = pruneModel(readModel(modelPath), { sparsity: o.sparsity, distribution: o.distribution });
+    .action((modelPath: string, o: { out: string; sparsity: number; distribution: PruneDistribution; saliency: PruneSaliency; json?: boolean }) => {
+      const { model, report } = pruneModel(readModel(modelPath), { sparsity: o.sparsity, distribution: o.distribution, saliency: o.saliency });
       writeModel(o.out, model);
       print(!!o.json, report, () => [
-        `wrote ${o.out}: ${o.distribution} magnitude pruning, target ${(report.target * 100).toFixed(1)}%, achieved ${(report.achieved * 100).toFixed(2)}% over the prunable matrices`,
+        `wrote ${o.out}: ${o.distribution} ${o.saliency} pruning, target ${(report.target * 100).toFixed(1)}%, achieved ${(report.achieved * 100).toFixed(2)}% over the prunable matrices`,
         formatTable(['matrix (complex B, C count once)', 'shape', 'kept', 'sparsity'], report.matrices.map((m) => [m.name, `[${m.shape.join(', ')}]`, m.kept, `${(m.sparsity * 100).toFixed(1)}%`])),
       ].join('\n'));
     });

@@ -16,7 +16,7 @@
 // factors that write the decoder weight).
 // ============================================================================
 
-import { pruneModel, PruneDistribution } from '../compress/prune';
+import { pruneModel, PruneDistribution, PruneSaliency } from '../compress/prune';
 import { Matrix, Model, ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
@@ -44,6 +44,8 @@ export interface TrainOptions extends AdamOptions {
      * the next mask update (docs/training.md: with AdamW they drift and churn the masks).
      */
     pruned?: 'zero' | 'ste';
+    /** How entries are ranked within each matrix's budget (host/compress/prune.ts); default 'magnitude'. */
+    saliency?: PruneSaliency;
   };
   /** Gradient-norm clip (global L2), 0 = none. */
   clip?: number;
@@ -136,8 +138,8 @@ export function epochOrder(task: Task, o: TrainOptions, epoch: number): Int32Arr
 }
 
 /** Masks of magnitude pruning to `sparsity` over the current weights (of every entry: with 'ste', pruned weights kept training and compete again). */
-export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution): Masks {
-  const { model } = pruneModel(exportModel(p), { sparsity, distribution });
+export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution, saliency: PruneSaliency = 'magnitude'): Masks {
+  const { model } = pruneModel(exportModel(p), { sparsity, distribution, saliency });
   const pattern = (m: Matrix): Uint8Array => {
     const mask = new Uint8Array(m.rows * m.cols);
     if (m.kind === 'dense') m.values.forEach((v, i) => (mask[i] = v !== 0 ? 1 : 0));
@@ -274,7 +276,7 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
     }
     const zeroPruned = (o.prune.pruned ?? 'zero') === 'zero';
     if (pruneNow(o.prune, st.step, total)) {
-      st.masks = computeMasks(st.params, Math.min(0.99, sparsityAt(o.prune, st.step, total)), o.prune.distribution);
+      st.masks = computeMasks(st.params, Math.min(0.99, sparsityAt(o.prune, st.step, total)), o.prune.distribution, o.prune.saliency);
       if (zeroPruned) applyMasks(st);
     }
     const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);

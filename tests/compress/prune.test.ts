@@ -1,4 +1,4 @@
-// Magnitude pruning: counts per distribution, the kept entries are the largest, shared complex patterns.
+// Magnitude pruning: counts per distribution, the kept entries are the largest, shared complex patterns; the balanced saliency of B and C.
 
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -114,6 +114,126 @@ test('sparsity outside [0, 0.99] is refused, on the API and the CLI (one line, n
     expect(ok.status).toBe(0);
     const info = JSON.parse(cli('info', 'p.safetensors', '--json').stdout);
     expect(info.matrixSparsity).toBeCloseTo(0.9, 2);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---- balanced saliency (host/compress/prune.ts header) ----
+
+/** Per layer, states with kept input entries (B rows) and kept output entries (C columns). */
+const stateUse = (L: Model['layers'][number]): { input: boolean[]; output: boolean[] } => {
+  const b = keptMask(L.B_re);
+  const c = keptMask(L.C_re);
+  const P = L.B_re.rows;
+  const H = L.B_re.cols;
+  const input = Array.from({ length: P }, (_, i) => b.slice(i * H, (i + 1) * H).some(Boolean));
+  const output = Array.from({ length: P }, (_, i) => Array.from({ length: L.C_re.rows }, (_, k) => c[k * P + i]).some(Boolean));
+  return { input, output };
+};
+
+/** A 1-layer model with P = 2 states and H = 2 given Λ̄ (real), B̄ and C (dense, imaginary parts 0). */
+function twoStates(lambda: [number, number], B: number[], C: number[]): Model {
+  const m = randomModel({ d_in: 2, d_model: 2, d_state: 2, d_out: 2, n_layers: 1, act: 'gelu', encoder_act: 'none', gate: false, sparsity: 0, seed: 5 });
+  const L = m.layers[0];
+  L.lambdaRe = Float32Array.from(lambda);
+  L.lambdaIm = new Float32Array(2);
+  L.B_re = { kind: 'dense', rows: 2, cols: 2, values: Float32Array.from(B) };
+  L.B_im = { kind: 'dense', rows: 2, cols: 2, values: new Float32Array(4) };
+  L.C_re = { kind: 'dense', rows: 2, cols: 2, values: Float32Array.from(C) };
+  L.C_im = { kind: 'dense', rows: 2, cols: 2, values: new Float32Array(4) };
+  return m;
+}
+
+test('balanced: a slow state with small B̄ keeps its input where magnitude prunes it (hand-computed)', () => {
+  // State 0 is slow (Λ̄ = 0.999, B̄ row 0.01): its H2 gain 1/√(1 − 0.999²) = 22.4 makes its RMS
+  // under unit white input 22.4 · 0.01 · √2 = 0.316, twice state 1's (Λ̄ = 0.5, B̄ row 0.1:
+  // 1.155 · 0.1 · √2 = 0.163). C reads both alike. Each matrix keeps 2 of its 4 entries:
+  const m = twoStates([0.999, 0.5], [0.01, 0.01, 0.1, 0.1], [1, 1, 1, 1]);
+  const mag = pruneModel(m, { sparsity: 0.5, distribution: 'uniform' }).model.layers[0];
+  // magnitude keeps B̄'s row 1 (state 1) and, on C's tie, the lower row-major entries: row 0,
+  // which reads both states; state 0 has an output and no input.
+  expect(keptMask(mag.B_re)).toEqual([false, false, true, true]);
+  expect(stateUse(mag)).toEqual({ input: [false, true], output: [true, true] });
+  // balanced: s0 = √(√2 / 0.316) = 2.115 → B row 0 scores 2.115 · 22.4 · 0.01 = 0.473 against
+  // row 1's 2.945 · 1.155 · 0.1 = 0.340; C's column 0 scores 1/s0 = 0.473 against 0.340.
+  const bal = pruneModel(m, { sparsity: 0.5, distribution: 'uniform', saliency: 'balanced' }).model.layers[0];
+  expect(keptMask(bal.B_re)).toEqual([true, true, false, false]);
+  expect(keptMask(bal.C_re)).toEqual([true, false, true, false]);
+  expect(stateUse(bal)).toEqual({ input: [true, false], output: [true, false] });
+});
+
+test('balanced: the masks do not change when a state is rescaled (B̄ row × a, C column ÷ a), which computes the same function; magnitude masks do', () => {
+  const m = base();
+  const scaled = parseModel(serializeModel(m), 's.safetensors');
+  const a = [0.05, 7, 0.3, 20, 1, 0.01, 3, 0.5];
+  scaled.layers.forEach((L) => {
+    const P = L.B_re.rows;
+    const H = L.B_re.cols;
+    for (const part of ['B_re', 'B_im'] as const) {
+      const v = toDense(L[part]).values;
+      for (let i = 0; i < P; i++) for (let j = 0; j < H; j++) v[i * H + j] *= a[i % a.length];
+      L[part] = { kind: 'dense', rows: P, cols: H, values: v };
+    }
+    for (const part of ['C_re', 'C_im'] as const) {
+      const v = toDense(L[part]).values;
+      for (let k = 0; k < L[part].rows; k++) for (let i = 0; i < P; i++) v[k * P + i] /= a[i % a.length];
+      L[part] = { kind: 'dense', rows: L[part].rows, cols: P, values: v };
+    }
+  });
+  const u = Float64Array.from({ length: 90 }, (_, i) => Math.sin(0.3 * i));
+  const y0 = runFloat(m, u, 30);
+  const y1 = runFloat(scaled, u, 30);
+  y0.forEach((v, i) => expect(y1[i]).toBeCloseTo(v, 4));
+  for (const [sparsity, distribution] of [[0.9, 'erk'], [0.7, 'global'], [0.5, 'uniform']] as const) {
+    const p0 = pruneModel(m, { sparsity, distribution, saliency: 'balanced' }).model;
+    const p1 = pruneModel(scaled, { sparsity, distribution, saliency: 'balanced' }).model;
+    p0.layers.forEach((L, l) => {
+      expect(keptMask(p1.layers[l].B_re)).toEqual(keptMask(L.B_re));
+      expect(keptMask(p1.layers[l].C_re)).toEqual(keptMask(L.C_re));
+    });
+  }
+  const q0 = pruneModel(m, { sparsity: 0.9, distribution: 'erk' }).model;
+  const q1 = pruneModel(scaled, { sparsity: 0.9, distribution: 'erk' }).model;
+  expect(keptMask(q1.layers[0].B_re)).not.toEqual(keptMask(q0.layers[0].B_re));
+});
+
+test('balanced: no state keeps entries on one side only (its other entries compute nothing); magnitude leaves such orphans', () => {
+  let magnitudeOrphans = 0;
+  for (const seed of [1, 2, 3, 4]) {
+    const m = randomModel({ d_in: 3, d_model: 32, d_state: 32, d_out: 5, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: false, sparsity: 0, seed });
+    for (const sparsity of [0.8, 0.9, 0.95]) {
+      const opts = { sparsity, distribution: 'erk' } as const;
+      const bal = pruneModel(m, { ...opts, saliency: 'balanced' });
+      const mag = pruneModel(m, opts);
+      // Same budget per matrix.
+      expect(bal.report.matrices.map((r) => r.kept)).toEqual(mag.report.matrices.map((r) => r.kept));
+      bal.model.layers.forEach((L) => {
+        const { input, output } = stateUse(L);
+        input.forEach((x, i) => expect(x).toBe(output[i]));
+      });
+      mag.model.layers.forEach((L) => {
+        const { input, output } = stateUse(L);
+        magnitudeOrphans += input.filter((x, i) => x !== output[i]).length;
+      });
+    }
+  }
+  expect(magnitudeOrphans).toBeGreaterThan(0);
+});
+
+test('prune --saliency balanced: recorded in the metadata and named in the report', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-prune-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'm.safetensors'), serializeModel(base()));
+    const cli = (...a: string[]) => spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'sparrow.cjs'), ...a], { cwd: dir, encoding: 'utf8' });
+    const r = cli('prune', 'm.safetensors', '-o', 'p.safetensors', '--sparsity', '0.8', '--saliency', 'balanced');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('erk balanced pruning, target 80.0%');
+    const back = parseModel(fs.readFileSync(path.join(dir, 'p.safetensors')), 'p.safetensors');
+    expect(JSON.parse(back.metadata.pruning)).toEqual({ sparsity: 0.8, distribution: 'erk', saliency: 'balanced' });
+    const bad = cli('prune', 'm.safetensors', '-o', 'q.safetensors', '--sparsity', '0.8', '--saliency', 'gain');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

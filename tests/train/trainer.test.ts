@@ -4,11 +4,11 @@
 
 import { describeModel } from '../../host/model/describe';
 import { ModelConfig } from '../../host/model/types';
-import { exportModel, paramRefs } from '../../host/train/params';
+import { exportModel, initParams, Masks, paramRefs } from '../../host/train/params';
 import { sparsityAt, pruneNow } from '../../host/train/optim';
 import { Task } from '../../host/train/task';
 import { parseCheckpoint, serializeCheckpoint } from '../../host/train/checkpoint';
-import { evaluate, newTrainState, train, TrainOptions, TrainState } from '../../host/train/trainer';
+import { computeMasks, evaluate, newTrainState, train, TrainOptions, TrainState } from '../../host/train/trainer';
 import { makeRng } from '../../host/util/rng';
 
 /** Is the running sum of the input positive at the end? (needs memory); logits = mean of outputs. */
@@ -132,4 +132,30 @@ test('a NaN loss stops training with one line naming the step', async () => {
   const task = sumSignTask(32);
   const bad: Task = { ...task, loss: (o, ex) => ({ ...task.loss(o, ex), loss: NaN }) };
   await expect(train(bad, options(), newTrainState(options()))).rejects.toThrow(/^training diverged: loss is NaN at step 0/);
+});
+
+test("--saliency balanced reaches the pruner: at initialisation magnitude masks leave the slow states with no input, balanced ones leave no orphan", () => {
+  // S5's initialisation draws Δ log-uniformly, so B̄ = (Λ̄ − 1)/Λ · B is small exactly for the
+  // slow states; with the same budget per matrix, magnitude strands C entries on them.
+  const cfg: ModelConfig = { d_in: 2, d_model: 32, d_state: 32, d_out: 3, n_layers: 2, act: 'gelu', encoder_act: 'none', gate: false };
+  const p = initParams(cfg, 11);
+  const orphans = (masks: Masks): number => {
+    let n = 0;
+    for (let l = 0; l < cfg.n_layers; l++) {
+      const B = masks.get(`layers.${l}.ssm.B`)!;
+      const C = masks.get(`layers.${l}.ssm.C`)!;
+      for (let i = 0; i < cfg.d_state; i++) {
+        const input = B.subarray(i * cfg.d_model, (i + 1) * cfg.d_model).some((x) => x === 1);
+        const output = Array.from({ length: cfg.d_model }, (_, k) => C[k * cfg.d_state + i]).some((x) => x === 1);
+        if (input !== output) n++;
+      }
+    }
+    return n;
+  };
+  const mag = computeMasks(p, 0.9, 'erk');
+  const bal = computeMasks(p, 0.9, 'erk', 'balanced');
+  expect(orphans(mag)).toBeGreaterThan(4);
+  expect(orphans(bal)).toBe(0);
+  const kept = (m: Masks) => [...m.values()].map((x) => x.reduce((a, b) => a + b, 0));
+  expect(kept(bal)).toEqual(kept(mag));
 });
