@@ -7,6 +7,13 @@
 // and macsPerStep is the worst case — what a step's deadline must allow for.
 // At a measured share r of layer-steps on, a step costs on average
 // macsPerStep − (1 − r)·gateMacsPerStep (macsAtGateRate).
+//
+// Idle states (idleStates): a state whose B row is all zero never leaves 0 (the
+// recurrence starts at 0 and nothing feeds it), and one whose C column is all
+// zero is never read; the nonzeros of C reading the first kind and of B feeding
+// the second compute nothing. Magnitude pruning leaves many of them (the slow
+// states lose their inputs first: docs/compression.md), so `sparrow info` counts
+// them.
 // ============================================================================
 
 import { nnzOf, tensorSlots } from './model';
@@ -38,6 +45,71 @@ export interface ModelSummary {
   gateMacsPerStep: number;
   /** SMA's decision rows (float: the two logit rows; quantized: the one row w₁ − w₀); 0 without SMA. */
   smaDecisionMacsPerStep: number;
+}
+
+export interface IdleLayer {
+  layer: number;
+  /** States with no nonzero in their B row (re or im), and with none in their C column. */
+  noInput: number;
+  noOutput: number;
+  /** Complex B and C entries (a stored re or im part) that only touch states with no input or no output. */
+  idleEntries: number;
+  /** Their MACs: one per stored part, as macsPerStep counts them. */
+  idleMacs: number;
+}
+
+/** One entry of a complex matrix: how many of its re and im parts are stored (the MACs it costs), and whether either is nonzero. */
+type Entry = (r: number, c: number) => { stored: number; nonzero: boolean };
+
+/** Idle states of each layer, given per layer P, H and the entries of B (P × H) and C (H × P). */
+export function idleStates(layers: { P: number; H: number; B: Entry; C: Entry }[]): IdleLayer[] {
+  return layers.map(({ P, H, B, C }, layer) => {
+    const input = new Uint8Array(P);
+    const output = new Uint8Array(P);
+    for (let i = 0; i < P; i++) {
+      for (let j = 0; j < H; j++) if (B(i, j).nonzero) input[i] = 1;
+      for (let k = 0; k < H; k++) if (C(k, i).nonzero) output[i] = 1;
+    }
+    let idleEntries = 0;
+    let idleMacs = 0;
+    const count = (e: { stored: number }): void => {
+      if (e.stored === 0) return;
+      idleEntries++;
+      idleMacs += e.stored;
+    };
+    for (let i = 0; i < P; i++) {
+      if (input[i] && output[i]) continue;
+      for (let j = 0; j < H; j++) count(B(i, j));
+      for (let k = 0; k < H; k++) count(C(k, i));
+    }
+    return { layer, noInput: P - input.reduce((a, b) => a + b, 0), noOutput: P - output.reduce((a, b) => a + b, 0), idleEntries, idleMacs };
+  });
+}
+
+/** Per entry of a matrix: 0 absent, 1 stored as zero, 2 stored nonzero (a dense matrix stores its nonzeros, as nnzOf counts). */
+function entryCodes(m: { kind: 'dense' | 'csr'; rows: number; cols: number; values: ArrayLike<number>; indptr?: ArrayLike<number>; indices?: ArrayLike<number> }): Uint8Array {
+  const code = new Uint8Array(m.rows * m.cols);
+  if (m.kind === 'csr') {
+    for (let r = 0; r < m.rows; r++) for (let k = m.indptr![r]; k < m.indptr![r + 1]; k++) code[r * m.cols + m.indices![k]] = m.values[k] !== 0 ? 2 : 1;
+  } else for (let i = 0; i < code.length; i++) code[i] = m.values[i] !== 0 ? 2 : 0;
+  return code;
+}
+
+function complexEntry(re: Uint8Array, im: Uint8Array, cols: number): Entry {
+  return (r, c) => {
+    const [a, b] = [re[r * cols + c], im[r * cols + c]];
+    return { stored: (a > 0 ? 1 : 0) + (b > 0 ? 1 : 0), nonzero: a === 2 || b === 2 };
+  };
+}
+
+/** Idle states of a float or quantized model. */
+export function idleStatesOf(model: Model | QuantModel): IdleLayer[] {
+  const { d_model: H, d_state: P } = model.config;
+  const layers = (model.layers as (Model['layers'][number] | QuantModel['layers'][number])[]).map((L) => {
+    const [br, bi, cr, ci] = [L.B_re, L.B_im, L.C_re, L.C_im].map(entryCodes);
+    return { P, H, B: complexEntry(br, bi, H), C: complexEntry(cr, ci, P) };
+  });
+  return idleStates(layers);
 }
 
 /** Mean MACs per step when a share `gateRan` (0…1) of the layer-steps run their gate (SMA). */

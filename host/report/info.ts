@@ -4,7 +4,7 @@
 
 import { checkFirmware } from '../compile/check';
 import * as fs from 'fs';
-import { describeModel, describeQuantModel } from '../model/describe';
+import { describeModel, describeQuantModel, IdleLayer, idleStatesOf } from '../model/describe';
 import { QMatrix, QuantModel } from '../model/quant';
 import { chooseFormat, entropyBoundBits, nonzeroPositions } from '../compress/formats';
 import { parseAnyModel } from '../model/quant_file';
@@ -27,11 +27,22 @@ function smaLines(c: { n_layers: number; sma?: boolean }, quantized: boolean): s
   return [`SMA decision, per layer and step: ${rule}`];
 }
 
+/** The idle-states line (host/model/describe.ts), or nothing when every state with an entry is live. */
+function idleLines(idle: IdleLayer[], P: number, macsPerStep: number): string[] {
+  const macs = idle.reduce((a, l) => a + l.idleMacs, 0);
+  if (macs === 0) return [];
+  const per = idle.map((l) => `layer ${l.layer}: ${l.noInput} of ${P} states with no input, ${l.noOutput} with no output, ${formatNumber(l.idleEntries)} B/C entries on them`).join('; ');
+  return [
+    `idle states: ${per}. Those entries' ${formatNumber(macs)} of the ${formatNumber(macsPerStep)} MACs/step (${((100 * macs) / macsPerStep).toFixed(1)}%) compute nothing; \`sparrow prune --saliency balanced\` spends that budget on live states (docs/compression.md)`,
+  ];
+}
+
 export function describeFile(file: string): { json: unknown; text: string } {
   if (file.endsWith('.wasm')) return describeFirmwareFile(file);
   const any = parseAnyModel(readBytes(file), file);
   if (any.kind === 'quantized') return describeQuantFile(file, any.model);
   const s = describeModel(any.model);
+  const idle = idleStatesOf(any.model);
   const c = s.config;
   const rows = s.tensors.map((t) => [t.name, `[${t.shape.join(', ')}]`, t.storage, t.nonzeros, `${(t.sparsity * 100).toFixed(1)}%`, t.firmwareBytes]);
   const text = [
@@ -42,8 +53,9 @@ export function describeFile(file: string): { json: unknown; text: string } {
     '',
     `parameters ${formatNumber(s.parameters)}, nonzeros ${formatNumber(s.nonzeros)}, matrix sparsity ${(s.matrixSparsity * 100).toFixed(1)}%${c.sma ? ' (SMA\'s decision rows excluded)' : ''}`,
     `weights in f32 firmware ${formatBytes(s.firmwareWeightBytes)}, ${macsText(c, s)}`,
+    ...idleLines(idle, c.d_state, s.macsPerStep),
   ].join('\n');
-  return { json: s, text };
+  return { json: { ...s, idleStates: idle }, text };
 }
 
 function readBytes(file: string): Uint8Array {
@@ -57,6 +69,7 @@ function readBytes(file: string): Uint8Array {
 function describeQuantFile(file: string, q: QuantModel): { json: unknown; text: string } {
   const c = q.config;
   const counts = describeQuantModel(q);
+  const idle = idleStatesOf(q);
   // SMA's decision accumulator: the decision row's frac plus y's.
   const decisionFrac = (L: QuantModel['layers'][number]): number[] => (L.smaWeight ? [L.smaWeight.rowFrac[0] + L.fmt.y] : []);
   const rows = q.layers.map((L, i) => [`layer ${i}`, L.fmt.uIn, L.fmt.v, L.fmt.s, L.fmt.y, L.fmt.a, c.gate ? String(L.fmt.g) : '-', L.fmt.uOut, ...decisionFrac(L)]);
@@ -86,9 +99,10 @@ function describeQuantFile(file: string, q: QuantModel): { json: unknown; text: 
     formatTable(['matrix', 'shape', 'nonzeros', 'format', 'index B', 'value B', 'bits/nonzero', 'entropy bound B'], storageRows),
     '',
     `parameters ${formatNumber(counts.parameters)}, nonzeros ${formatNumber(counts.nonzeros)}, ${macsText(c, counts)}`,
+    ...idleLines(idle, c.d_state, counts.macsPerStep),
   ].join('\n');
   const layers = q.layers.map((L) => ({ ...L.fmt, ...(L.smaWeight ? { decisionFrac: decisionFrac(L)[0] } : {}) }));
-  return { json: { file, scheme: q.scheme, config: c, inputFrac: q.inputFrac, outputFrac: q.outputFrac, encoderFrac: q.encoderFrac, layers, matrices: storage, ...counts }, text };
+  return { json: { file, scheme: q.scheme, config: c, inputFrac: q.inputFrac, outputFrac: q.outputFrac, encoderFrac: q.encoderFrac, layers, matrices: storage, ...counts, idleStates: idle }, text };
 }
 
 function describeFirmwareFile(file: string): { json: unknown; text: string } {
