@@ -38,6 +38,9 @@ declare -A ARGS=(
   # that the comparison stays fair: undistilled, the pair above ties (models/README.md).
   [sfmnist-h29-s0-kd]="${SFMNIST/--d-model 64 --d-state 64/--d-model 29 --d-state 29} --sparsity 0 --teacher models/sfmnist-s0.safetensors"
   [sfmnist-s80-kd]="$SFMNIST --sparsity 0.8 --prune-end 0.6 --teacher models/sfmnist-s0.safetensors"
+  # The 80%-sparse distilled model with the balanced saliency (its first stage began 2026-12-03,
+  # runs/sfmnist-s80-bal-kd-e10.ckpt; resumes from there).
+  [sfmnist-s80-bal-kd]="$SFMNIST --sparsity 0.8 --prune-end 0.6 --saliency balanced --teacher models/sfmnist-s0.safetensors"
   [sfmnist-s50]="$SFMNIST --sparsity 0.5 --prune-end 0.6"
   # The 95%-sparse model is the finished 90%-sparse one pruned further, 90% → 95% over the first
   # two of 4 epochs (to runs/sfmnist-s95-pruned), then one epoch of quantization-aware
@@ -48,8 +51,10 @@ declare -A ARGS=(
   # The 90%-sparse denoiser reaches its sparsity at 60% of training (not 90%), leaving 8 of the
   # 20 epochs to recover: 6.87 dB against 6.64 with the default schedule (models/README.md).
   [denoise-s90]="$DENOISE --sparsity 0.9 --prune-end 0.6"
+  # The same with the balanced saliency: 6.98 dB against 6.87 (models/README.md).
+  [denoise-s90-bal]="$DENOISE --sparsity 0.9 --prune-end 0.6 --saliency balanced"
 )
-ORDER=(denoise-s0 denoise-s90 sfmnist-s0 sfmnist-h29-s0 sfmnist-s90 sfmnist-s80 sfmnist-s50 sfmnist-s95 sfmnist-s90-kd sfmnist-h29-s0-kd sfmnist-s80-kd sfmnist-s90-bal-kd)
+ORDER=(denoise-s0 denoise-s90 sfmnist-s0 sfmnist-h29-s0 sfmnist-s90 sfmnist-s80 sfmnist-s50 sfmnist-s95 sfmnist-s90-kd sfmnist-h29-s0-kd sfmnist-s80-kd sfmnist-s90-bal-kd denoise-s90-bal sfmnist-s80-bal-kd)
 
 run() { # name, out (without .safetensors), options…: one run, resumed from runs/<name>.ckpt if there
   local name=$1 out=$2; shift 2
