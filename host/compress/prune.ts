@@ -31,7 +31,8 @@
 //              the state or by Δ, and a path u_j → x_i → y_k scores the product, its
 //              H2 gain. Then orphans are released: a state left with no kept input
 //              (or no kept output) computes nothing, so its entries on the other side
-//              go last and the budget moves to live states.
+//              go last and the budget moves to live states. With `global`, these
+//              scores compete with the other matrices' plain magnitudes.
 // ============================================================================
 
 import { LayerWeights, Matrix, Model } from '../model/types';

@@ -58,34 +58,6 @@ export interface IdleLayer {
   idleMacs: number;
 }
 
-/** One entry of a complex matrix: how many of its re and im parts are stored (the MACs it costs), and whether either is nonzero. */
-type Entry = (r: number, c: number) => { stored: number; nonzero: boolean };
-
-/** Idle states of each layer, given per layer P, H and the entries of B (P × H) and C (H × P). */
-export function idleStates(layers: { P: number; H: number; B: Entry; C: Entry }[]): IdleLayer[] {
-  return layers.map(({ P, H, B, C }, layer) => {
-    const input = new Uint8Array(P);
-    const output = new Uint8Array(P);
-    for (let i = 0; i < P; i++) {
-      for (let j = 0; j < H; j++) if (B(i, j).nonzero) input[i] = 1;
-      for (let k = 0; k < H; k++) if (C(k, i).nonzero) output[i] = 1;
-    }
-    let idleEntries = 0;
-    let idleMacs = 0;
-    const count = (e: { stored: number }): void => {
-      if (e.stored === 0) return;
-      idleEntries++;
-      idleMacs += e.stored;
-    };
-    for (let i = 0; i < P; i++) {
-      if (input[i] && output[i]) continue;
-      for (let j = 0; j < H; j++) count(B(i, j));
-      for (let k = 0; k < H; k++) count(C(k, i));
-    }
-    return { layer, noInput: P - input.reduce((a, b) => a + b, 0), noOutput: P - output.reduce((a, b) => a + b, 0), idleEntries, idleMacs };
-  });
-}
-
 /** Per entry of a matrix: 0 absent, 1 stored as zero, 2 stored nonzero (a dense matrix stores its nonzeros, as nnzOf counts). */
 function entryCodes(m: { kind: 'dense' | 'csr'; rows: number; cols: number; values: ArrayLike<number>; indptr?: ArrayLike<number>; indices?: ArrayLike<number> }): Uint8Array {
   const code = new Uint8Array(m.rows * m.cols);
@@ -95,21 +67,37 @@ function entryCodes(m: { kind: 'dense' | 'csr'; rows: number; cols: number; valu
   return code;
 }
 
-function complexEntry(re: Uint8Array, im: Uint8Array, cols: number): Entry {
-  return (r, c) => {
-    const [a, b] = [re[r * cols + c], im[r * cols + c]];
-    return { stored: (a > 0 ? 1 : 0) + (b > 0 ? 1 : 0), nonzero: a === 2 || b === 2 };
-  };
-}
-
-/** Idle states of a float or quantized model. */
+/** Idle states of each layer of a float or quantized model. */
 export function idleStatesOf(model: Model | QuantModel): IdleLayer[] {
   const { d_model: H, d_state: P } = model.config;
-  const layers = (model.layers as (Model['layers'][number] | QuantModel['layers'][number])[]).map((L) => {
-    const [br, bi, cr, ci] = [L.B_re, L.B_im, L.C_re, L.C_im].map(entryCodes);
-    return { P, H, B: complexEntry(br, bi, H), C: complexEntry(cr, ci, P) };
+  return (model.layers as (Model['layers'][number] | QuantModel['layers'][number])[]).map((L, layer) => {
+    // Entry i of B (row s, P × H) or C (column s, H × P) of state s, re and im parts.
+    const B = [L.B_re, L.B_im].map(entryCodes);
+    const C = [L.C_re, L.C_im].map(entryCodes);
+    const bAt = (s: number, j: number) => s * H + j;
+    const cAt = (s: number, k: number) => k * P + s;
+    let noInput = 0;
+    let noOutput = 0;
+    let idleEntries = 0;
+    let idleMacs = 0;
+    for (let s = 0; s < P; s++) {
+      let input = false;
+      let output = false;
+      for (let j = 0; j < H; j++) input ||= B[0][bAt(s, j)] === 2 || B[1][bAt(s, j)] === 2;
+      for (let k = 0; k < H; k++) output ||= C[0][cAt(s, k)] === 2 || C[1][cAt(s, k)] === 2;
+      if (!input) noInput++;
+      if (!output) noOutput++;
+      if (input && output) continue;
+      for (const [parts, at] of [[B, bAt], [C, cAt]] as const) {
+        for (let j = 0; j < H; j++) {
+          const stored = (parts[0][at(s, j)] > 0 ? 1 : 0) + (parts[1][at(s, j)] > 0 ? 1 : 0);
+          if (stored > 0) idleEntries++;
+          idleMacs += stored;
+        }
+      }
+    }
+    return { layer, noInput, noOutput, idleEntries, idleMacs };
   });
-  return idleStates(layers);
 }
 
 /** Mean MACs per step when a share `gateRan` (0…1) of the layer-steps run their gate (SMA). */

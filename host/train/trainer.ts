@@ -137,7 +137,7 @@ export function epochOrder(task: Task, o: TrainOptions, epoch: number): Int32Arr
   return order;
 }
 
-/** Masks of magnitude pruning to `sparsity` over the current weights (of every entry: with 'ste', pruned weights kept training and compete again). */
+/** Masks of pruning to `sparsity` over the current weights, ranked by `saliency` (of every entry: with 'ste', pruned weights kept training and compete again). */
 export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution, saliency: PruneSaliency = 'magnitude'): Masks {
   const { model } = pruneModel(exportModel(p), { sparsity, distribution, saliency });
   const pattern = (m: Matrix): Uint8Array => {
