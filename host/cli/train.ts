@@ -251,7 +251,7 @@ export function addTrainCommands(program: Command): void {
     addTaskOptions(
       program
         .command('train')
-        .description('train an S5-style model on a task with AdamW, BatchNorm folded at export, and iterative magnitude pruning to --sparsity; resumable checkpoints'),
+        .description('train an S5-style model on a task with AdamW, BatchNorm folded at export, and iterative pruning to --sparsity; resumable checkpoints'),
     ),
     { epochs: 10, batch: 32, lr: 0.004, ssmLr: 0.001, ssmWhat: 'Λ, Δ and B (no weight decay)', weightDecay: 0.05, seedWhat: 'the initialisation and the example order' },
   )
@@ -269,9 +269,9 @@ export function addTrainCommands(program: Command): void {
     .option('--sma', 'Sparse Modular Activation: each step, two logits of the SSM output decide whether the gate runs (needs --gate)', false)
     .option('--sma-penalty <x>', 'SMA: weight of the activation-rate penalty (mean of the soft decision) in the loss', numArg(0, 100), 0.05)
     .option('--sma-temperature <x>', 'SMA: temperature of the softmax the straight-through gradient follows', numArg(1e-3, 100), 1)
-    .option('--sparsity <s>', 'target fraction of zero weights, reached by iterative magnitude pruning', numArg(0, 0.99), 0)
+    .option('--sparsity <s>', 'target fraction of zero weights, reached by iterative pruning (masks recomputed on a schedule)', numArg(0, 0.99), 0)
     .addOption(new Option('--distribution <d>', 'how sparsity is spread over the matrices').choices(['uniform', 'erk']).default('erk'))
-    .addOption(new Option('--saliency <s>', 'how weights are ranked for pruning: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them, so slow states keep their inputs; docs/training.md)').choices(['magnitude', 'balanced']).default('magnitude'))
+    .addOption(new Option('--saliency <s>', 'how weights are ranked for pruning: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them, so slow states keep their inputs; docs/training.md)').choices(['magnitude', 'balanced']).default('balanced'))
     .option('--prune-start <f>', 'fraction of training where pruning starts', numArg(0, 1), 0.05)
     .option('--prune-end <f>', 'fraction of training where the target sparsity is reached', numArg(0, 1), 0.9)
     .addOption(new Option('--pruned-weights <m>', 'zero: pruned weights are set to 0 after every update and stay pruned; ste: they keep training on the straight-through gradient and may come back').choices(['zero', 'ste']).default('zero'))

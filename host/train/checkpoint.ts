@@ -32,7 +32,8 @@ export function serializeCheckpoint(st: TrainState, o: TrainOptions, extra: Reco
   for (const [name, m] of st.masks) tensors.set(`mask/${name}`, { dtype: 'U8', shape: [m.length], data: m });
   const metadata = {
     format: FORMAT,
-    options: JSON.stringify(o),
+    // The saliency is written resolved, so that a resume never depends on the default of the day.
+    options: JSON.stringify({ ...o, prune: { ...o.prune, saliency: o.prune.saliency ?? 'balanced' } }),
     state: JSON.stringify({ step: st.step, adamStep: st.adam.step, epochLoss: st.epochLoss, epochCount: st.epochCount, epochSmaRate: st.epochSmaRate ?? 0, seconds: st.seconds, history: st.history }),
     ...extra,
   };
@@ -54,6 +55,9 @@ export function parseCheckpoint(bytes: Uint8Array, file: string): { state: Train
   } catch {
     throw new SparrowError(`${file}: checkpoint metadata is not valid JSON`);
   }
+  // Checkpoints written before the balanced saliency became the default (2026-12-03) pruned by
+  // magnitude without saying so: they resume as they began.
+  if (options.prune && options.prune.saliency === undefined) options.prune.saliency = 'magnitude';
   const params = initParams(options.config, options.seed);
   const refs = paramRefs(params);
   const adam = adamState(refs);

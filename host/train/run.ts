@@ -171,6 +171,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
       seq_steps_per_second: seqStepsPerSecond.toFixed(0),
       threads: String(pool.threads),
       command: args.command,
+      ...(options.prune.target > 0 ? { pruning_saliency: options.prune.saliency ?? 'balanced' } : {}),
       ...(args.teacher ? { teacher: args.teacher.file, kd_weight: String(args.teacher.distill.weight), kd_temperature: String(args.teacher.distill.temperature) } : {}),
       ...(args.init ? { init_from: args.init.file, ...(args.init.trainSeconds !== undefined ? { init_train_seconds: args.init.trainSeconds.toFixed(0) } : {}) } : {}),
     };

@@ -1,6 +1,6 @@
 // ============================================================================
 // The training loop: mini-batches of a task's examples through backprop.ts,
-// AdamW, iterative magnitude pruning to a target sparsity (masks from the
+// AdamW, iterative pruning to a target sparsity (masks from the
 // same pruner `sparrow prune` uses, on the model the parameters export to),
 // evaluation on the test split, and resumable checkpoints.
 //
@@ -44,7 +44,7 @@ export interface TrainOptions extends AdamOptions {
      * the next mask update (docs/training.md: with AdamW they drift and churn the masks).
      */
     pruned?: 'zero' | 'ste';
-    /** How entries are ranked within each matrix's budget (host/compress/prune.ts); default 'magnitude'. */
+    /** How entries are ranked within each matrix's budget (host/compress/prune.ts); default 'balanced' (a checkpoint written before that default, without the field, resumes with 'magnitude'). */
     saliency?: PruneSaliency;
   };
   /** Gradient-norm clip (global L2), 0 = none. */
@@ -138,7 +138,7 @@ export function epochOrder(task: Task, o: TrainOptions, epoch: number): Int32Arr
 }
 
 /** Masks of pruning to `sparsity` over the current weights, ranked by `saliency` (of every entry: with 'ste', pruned weights kept training and compete again). */
-export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution, saliency: PruneSaliency = 'magnitude'): Masks {
+export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution, saliency: PruneSaliency = 'balanced'): Masks {
   const { model } = pruneModel(exportModel(p), { sparsity, distribution, saliency });
   const pattern = (m: Matrix): Uint8Array => {
     const mask = new Uint8Array(m.rows * m.cols);

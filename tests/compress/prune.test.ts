@@ -22,7 +22,7 @@ const keptMask = (m: Matrix): boolean[] => {
 
 test('uniform: every matrix keeps round((1 − S)·entries); the kept entries are exactly the largest magnitudes', () => {
   const m = base();
-  const { model, report } = pruneModel(m, { sparsity: 0.8, distribution: 'uniform' });
+  const { model, report } = pruneModel(m, { sparsity: 0.8, distribution: 'uniform', saliency: 'magnitude' });
   for (const r of report.matrices) expect(r.kept).toBe(Math.round(0.2 * r.entries));
   // Independent check on B of layer 1: sort complex magnitudes ourselves.
   const re = toDense(m.layers[1].B_re).values;
@@ -37,7 +37,7 @@ test('uniform: every matrix keeps round((1 − S)·entries); the kept entries ar
 });
 
 test('global: one threshold over all matrices reaches the total sparsity', () => {
-  const { model, report } = pruneModel(base(), { sparsity: 0.9, distribution: 'global' });
+  const { model, report } = pruneModel(base(), { sparsity: 0.9, distribution: 'global', saliency: 'magnitude' });
   const total = report.matrices.reduce((a, r) => a + r.entries, 0);
   const kept = report.matrices.reduce((a, r) => a + r.kept, 0);
   expect(kept).toBe(Math.round(0.1 * total));
@@ -91,7 +91,7 @@ test('Λ, D, norm and biases are untouched; the pruned model round-trips and run
   expect(Array.from(model.decoderBias)).toEqual(Array.from(m.decoderBias));
   const back = parseModel(serializeModel(model), 'p.safetensors');
   expect(pattern(back.layers[0].B_re)).toEqual(pattern(model.layers[0].B_re));
-  expect(JSON.parse(back.metadata.pruning)).toEqual({ sparsity: 0.95, distribution: 'erk' });
+  expect(JSON.parse(back.metadata.pruning)).toEqual({ sparsity: 0.95, distribution: 'erk', saliency: 'balanced' });
   const out = runFloat(back, Float64Array.from({ length: 60 }, (_, i) => Math.sin(i)), 20);
   expect(out.every(Number.isFinite)).toBe(true);
   // The input model was not modified.
@@ -150,7 +150,7 @@ test('balanced: a slow state with small B̄ keeps its input where magnitude prun
   // under unit white input 22.4 · 0.01 · √2 = 0.316, twice state 1's (Λ̄ = 0.5, B̄ row 0.1:
   // 1.155 · 0.1 · √2 = 0.163). C reads both alike. Each matrix keeps 2 of its 4 entries:
   const m = twoStates([0.999, 0.5], [0.01, 0.01, 0.1, 0.1], [1, 1, 1, 1]);
-  const mag = pruneModel(m, { sparsity: 0.5, distribution: 'uniform' }).model.layers[0];
+  const mag = pruneModel(m, { sparsity: 0.5, distribution: 'uniform', saliency: 'magnitude' }).model.layers[0];
   // magnitude keeps B̄'s row 1 (state 1) and, on C's tie, the lower row-major entries: row 0,
   // which reads both states; state 0 has an output and no input.
   expect(keptMask(mag.B_re)).toEqual([false, false, true, true]);
@@ -193,8 +193,8 @@ test('balanced: the masks do not change when a state is rescaled (B̄ row × a, 
       expect(keptMask(p1.layers[l].C_re)).toEqual(keptMask(L.C_re));
     });
   }
-  const q0 = pruneModel(m, { sparsity: 0.9, distribution: 'erk' }).model;
-  const q1 = pruneModel(scaled, { sparsity: 0.9, distribution: 'erk' }).model;
+  const q0 = pruneModel(m, { sparsity: 0.9, distribution: 'erk', saliency: 'magnitude' }).model;
+  const q1 = pruneModel(scaled, { sparsity: 0.9, distribution: 'erk', saliency: 'magnitude' }).model;
   expect(keptMask(q1.layers[0].B_re)).not.toEqual(keptMask(q0.layers[0].B_re));
 });
 
@@ -205,7 +205,7 @@ test('balanced: no state keeps entries on one side only (its other entries compu
     for (const sparsity of [0.8, 0.9, 0.95]) {
       const opts = { sparsity, distribution: 'erk' } as const;
       const bal = pruneModel(m, { ...opts, saliency: 'balanced' });
-      const mag = pruneModel(m, opts);
+      const mag = pruneModel(m, { ...opts, saliency: 'magnitude' });
       // Same budget per matrix.
       expect(bal.report.matrices.map((r) => r.kept)).toEqual(mag.report.matrices.map((r) => r.kept));
       bal.model.layers.forEach((L) => {
@@ -221,16 +221,25 @@ test('balanced: no state keeps entries on one side only (its other entries compu
   expect(magnitudeOrphans).toBeGreaterThan(0);
 });
 
-test('prune --saliency balanced: recorded in the metadata and named in the report', () => {
+test('prune: balanced by default, --saliency magnitude on request; recorded in the metadata and named in the report', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-prune-'));
   try {
     fs.writeFileSync(path.join(dir, 'm.safetensors'), serializeModel(base()));
     const cli = (...a: string[]) => spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'dist', 'sparrow.cjs'), ...a], { cwd: dir, encoding: 'utf8' });
-    const r = cli('prune', 'm.safetensors', '-o', 'p.safetensors', '--sparsity', '0.8', '--saliency', 'balanced');
+    const r = cli('prune', 'm.safetensors', '-o', 'p.safetensors', '--sparsity', '0.8');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('erk balanced pruning, target 80.0%');
     const back = parseModel(fs.readFileSync(path.join(dir, 'p.safetensors')), 'p.safetensors');
     expect(JSON.parse(back.metadata.pruning)).toEqual({ sparsity: 0.8, distribution: 'erk', saliency: 'balanced' });
+    // The same as the library's balanced masks, and unlike its magnitude ones.
+    const lib = (saliency: 'magnitude' | 'balanced') => pruneModel(base(), { sparsity: 0.8, distribution: 'erk', saliency }).model.layers[0].B_re;
+    expect(keptMask(back.layers[0].B_re)).toEqual(keptMask(lib('balanced')));
+    const m = cli('prune', 'm.safetensors', '-o', 'm8.safetensors', '--sparsity', '0.8', '--saliency', 'magnitude');
+    expect(m.stdout).toContain('erk magnitude pruning, target 80.0%');
+    const mback = parseModel(fs.readFileSync(path.join(dir, 'm8.safetensors')), 'm8.safetensors');
+    expect(JSON.parse(mback.metadata.pruning)).toEqual({ sparsity: 0.8, distribution: 'erk', saliency: 'magnitude' });
+    expect(keptMask(mback.layers[0].B_re)).toEqual(keptMask(lib('magnitude')));
+    expect(keptMask(lib('magnitude'))).not.toEqual(keptMask(lib('balanced')));
     const bad = cli('prune', 'm.safetensors', '-o', 'q.safetensors', '--sparsity', '0.8', '--saliency', 'gain');
     expect(bad.status).not.toBe(0);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -114,6 +114,6 @@ test('idle states: none after balanced pruning, and no line in sparrow info; mag
   expect(idleStatesOf(bal).every((l) => l.idleEntries === 0)).toBe(true);
   fs.writeFileSync(path.join(dir, 'bal.safetensors'), serializeModel(bal));
   expect(describeFile(path.join(dir, 'bal.safetensors')).text).not.toContain('idle states');
-  const mag = pruneModel(m, { sparsity: 0.9, distribution: 'erk' }).model;
+  const mag = pruneModel(m, { sparsity: 0.9, distribution: 'erk', saliency: 'magnitude' }).model;
   expect(idleStatesOf(mag).reduce((a, l) => a + l.idleMacs, 0)).toBeGreaterThan(0);
 });

@@ -214,6 +214,8 @@ describe('sparrow train and eval', () => {
     expect(m.metadata.command).toContain('--init base.safetensors');
     // Its training time counts the base's: init_train_seconds is the base's train_seconds.
     expect(m.metadata).toMatchObject({ init_from: 'base.safetensors', init_train_seconds: b.metadata.train_seconds });
+    // Both pruned with the default saliency, and say so.
+    expect([b.metadata.pruning_saliency, m.metadata.pruning_saliency]).toEqual(['balanced', 'balanced']);
     const pairs: [Parameters<typeof toDense>[0], Parameters<typeof toDense>[0]][] = [[b.encoderWeight, m.encoderWeight], [b.decoderWeight, m.decoderWeight], [b.layers[0].B_re, m.layers[0].B_re], [b.layers[0].C_re, m.layers[0].C_re]];
     let kept = 0;
     for (const [before, after] of pairs) {

@@ -8,6 +8,7 @@ import { exportModel, initParams, Masks, paramRefs } from '../../host/train/para
 import { sparsityAt, pruneNow } from '../../host/train/optim';
 import { Task } from '../../host/train/task';
 import { parseCheckpoint, serializeCheckpoint } from '../../host/train/checkpoint';
+import { parseSafetensors, serializeSafetensors } from '../../host/model/safetensors';
 import { computeMasks, evaluate, newTrainState, train, TrainOptions, TrainState } from '../../host/train/trainer';
 import { makeRng } from '../../host/util/rng';
 
@@ -111,7 +112,8 @@ test('a run stopped and resumed continues exactly as the uninterrupted run', asy
   expect(r1.done).toBe(false);
   // A new process resumes from the checkpoint file's bytes alone.
   const resumed = parseCheckpoint(serializeCheckpoint(b, o), 'ckpt.safetensors');
-  expect(resumed.options).toEqual(o);
+  // The options come back with the saliency the run used (the default, balanced) written out.
+  expect(resumed.options).toEqual({ ...o, prune: { ...o.prune, saliency: 'balanced' } });
   const c = resumed.state;
   const r2 = await train(task, resumed.options, c);
   expect(r2.done).toBe(true);
@@ -119,6 +121,19 @@ test('a run stopped and resumed continues exactly as the uninterrupted run', asy
   expect(Array.from(c.params.layers[0].runVar)).toEqual(Array.from(a.params.layers[0].runVar));
   expect(c.history.map((h) => h.testMetric)).toEqual(a.history.map((h) => h.testMetric));
   // (b itself is unchanged by c's training)
+});
+
+test('a checkpoint written before the balanced default (no saliency in its options) resumes pruning by magnitude, as it began', () => {
+  const o = options();
+  const bytes = serializeCheckpoint(newTrainState(o), o);
+  const tf = parseSafetensors(bytes, 'old.ckpt');
+  const old = JSON.parse(tf.metadata.options);
+  delete old.prune.saliency;
+  const oldBytes = serializeSafetensors({ metadata: { ...tf.metadata, options: JSON.stringify(old) }, tensors: tf.tensors });
+  expect(parseCheckpoint(oldBytes, 'old.ckpt').options.prune.saliency).toBe('magnitude');
+  expect(parseCheckpoint(bytes, 'new.ckpt').options.prune.saliency).toBe('balanced');
+  const mag = serializeCheckpoint(newTrainState(o), { ...o, prune: { ...o.prune, saliency: 'magnitude' } });
+  expect(parseCheckpoint(mag, 'mag.ckpt').options.prune.saliency).toBe('magnitude');
 });
 
 test('a file that is not a checkpoint, or of another model, is one line', () => {
@@ -152,7 +167,7 @@ test("--saliency balanced reaches the pruner: at initialisation magnitude masks 
     }
     return n;
   };
-  const mag = computeMasks(p, 0.9, 'erk');
+  const mag = computeMasks(p, 0.9, 'erk', 'magnitude');
   const bal = computeMasks(p, 0.9, 'erk', 'balanced');
   expect(orphans(mag)).toBeGreaterThan(4);
   expect(orphans(bal)).toBe(0);
