@@ -33,7 +33,7 @@ function idleLines(idle: IdleLayer[], P: number, macsPerStep: number): string[] 
   if (macs === 0) return [];
   const per = idle.map((l) => `layer ${l.layer}: ${l.noInput} of ${P} states with no input, ${l.noOutput} with no output, ${formatNumber(l.idleEntries)} B/C entries on them`).join('; ');
   return [
-    `idle states: ${per}. Those entries' ${formatNumber(macs)} of the ${formatNumber(macsPerStep)} MACs/step (${((100 * macs) / macsPerStep).toFixed(1)}%) compute nothing; \`sparrow prune --saliency balanced\` spends that budget on live states (docs/compression.md)`,
+    `idle states: ${per}. Those entries' ${formatNumber(macs)} of the ${formatNumber(macsPerStep)} MACs/step (${((100 * macs) / macsPerStep).toFixed(1)}%) compute nothing; the balanced saliency (the default of \`sparrow prune\` and \`train\` since 2026-12-03) spends that budget on live states (docs/compression.md)`,
   ];
 }
 
