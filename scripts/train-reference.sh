@@ -42,8 +42,8 @@ declare -A ARGS=(
   # that the comparison stays fair: undistilled, the pair above ties (models/README.md).
   [sfmnist-h29-s0-kd]="${SFMNIST/--d-model 64 --d-state 64/--d-model 29 --d-state 29} --sparsity 0 --teacher models/sfmnist-s0.safetensors"
   [sfmnist-s80-kd]="$SFMNIST --sparsity 0.8 --prune-end 0.6 --teacher models/sfmnist-s0.safetensors $MAG"
-  # The 80%-sparse distilled model with the balanced saliency (its first stage began 2026-12-03,
-  # runs/sfmnist-s80-bal-kd-e10.ckpt; resumes from there).
+  # The 80%-sparse distilled model with the balanced saliency: 88.85% against the distilled dense
+  # H29's 88.39%, the iso-compute comparison (models/README.md).
   [sfmnist-s80-bal-kd]="$SFMNIST --sparsity 0.8 --prune-end 0.6 --saliency balanced --teacher models/sfmnist-s0.safetensors"
   [sfmnist-s50]="$SFMNIST --sparsity 0.5 --prune-end 0.6 $MAG"
   # The 95%-sparse model is the finished 90%-sparse one pruned further, 90% → 95% over the first
