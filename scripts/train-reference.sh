@@ -83,10 +83,7 @@ for name in "${@:-${ORDER[@]}}"; do
     [[ -f runs/sfmnist-s95-pruned.safetensors ]] || run sfmnist-s95-pruned runs/sfmnist-s95-pruned ${ARGS[sfmnist-s95-pruned]}
     # shellcheck disable=SC2086
     run "$name" "models/$name" ${ARGS[$name]}
-  elif [[ $name == *-e20 ]]; then
-    # shellcheck disable=SC2086
-    run "$name" "models/$name" ${ARGS[$name]}
-  elif [[ $name == sfmnist-* ]]; then
+  elif [[ $name == sfmnist-* && $name != *-e20 ]]; then # (the -e20 models are one run from a finished model)
     # shellcheck disable=SC2086
     [[ -f "runs/$name-e10.safetensors" ]] || run "$name-e10" "runs/$name-e10" ${ARGS[$name]}
     [[ -n "${FIRST_STAGE_ONLY:-}" ]] && continue

@@ -26,7 +26,7 @@ import { isTrainWorker, runTrainWorker } from '../train/pool';
 import { addExportOnnxCommand } from './export_onnx';
 import { addPatchCommands } from './patch';
 import { quantizeModelFile } from '../compress/files';
-import { MAX_SPARSITY, pruneModel, PruneDistribution, PruneSaliency } from '../compress/prune';
+import { DEFAULT_SALIENCY, MAX_SPARSITY, pruneModel, PruneDistribution, PruneSaliency, SALIENCIES } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
 import { bundleModel } from '../compile/bundle_files';
 import { checkForRuntime, Runtime, RUNTIMES } from '../compile/runtime_check';
@@ -239,7 +239,7 @@ export function buildProgram(): Command {
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .requiredOption('--sparsity <s>', `fraction of zero weights over the prunable matrices, 0 … ${MAX_SPARSITY}`, (v: string) => (v.trim() === '' ? NaN : Number(v)))
     .addOption(new Option('--distribution <d>', 'how the sparsity is spread over the matrices').choices(['uniform', 'global', 'erk']).default('erk'))
-    .addOption(new Option('--saliency <s>', 'how weights are ranked: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them; docs/compression.md)').choices(['magnitude', 'balanced']).default('balanced'))
+    .addOption(new Option('--saliency <s>', 'how weights are ranked: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them; docs/compression.md)').choices([...SALIENCIES]).default(DEFAULT_SALIENCY))
     .option('--json', 'machine-readable report')
     .action((modelPath: string, o: { out: string; sparsity: number; distribution: PruneDistribution; saliency: PruneSaliency; json?: boolean }) => {
       const { model, report } = pruneModel(readModel(modelPath), { sparsity: o.sparsity, distribution: o.distribution, saliency: o.saliency });

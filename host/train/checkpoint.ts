@@ -8,6 +8,7 @@
 
 import * as fs from 'fs';
 import { parseSafetensors, serializeSafetensors, Tensor } from '../model/safetensors';
+import { DEFAULT_SALIENCY } from '../compress/prune';
 import { SparrowError } from '../util/errors';
 import { writeFileAtomic } from '../util/atomic';
 import { adamState } from './optim';
@@ -33,7 +34,7 @@ export function serializeCheckpoint(st: TrainState, o: TrainOptions, extra: Reco
   const metadata = {
     format: FORMAT,
     // The saliency is written resolved, so that a resume never depends on the default of the day.
-    options: JSON.stringify({ ...o, prune: { ...o.prune, saliency: o.prune.saliency ?? 'balanced' } }),
+    options: JSON.stringify({ ...o, prune: { ...o.prune, saliency: o.prune.saliency ?? DEFAULT_SALIENCY } }),
     state: JSON.stringify({ step: st.step, adamStep: st.adam.step, epochLoss: st.epochLoss, epochCount: st.epochCount, epochSmaRate: st.epochSmaRate ?? 0, seconds: st.seconds, history: st.history }),
     ...extra,
   };

@@ -7,6 +7,7 @@
 // ============================================================================
 
 import * as fs from 'fs';
+import { DEFAULT_SALIENCY } from '../compress/prune';
 import { quantizeModel } from '../compress/quantize';
 import { serializeModel } from '../model/model';
 import { QuantModel } from '../model/quant';
@@ -171,7 +172,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
       seq_steps_per_second: seqStepsPerSecond.toFixed(0),
       threads: String(pool.threads),
       command: args.command,
-      ...(options.prune.target > 0 ? { pruning_saliency: options.prune.saliency ?? 'balanced' } : {}),
+      ...(options.prune.target > 0 ? { pruning_saliency: options.prune.saliency ?? DEFAULT_SALIENCY } : {}),
       ...(args.teacher ? { teacher: args.teacher.file, kd_weight: String(args.teacher.distill.weight), kd_temperature: String(args.teacher.distill.temperature) } : {}),
       ...(args.init ? { init_from: args.init.file, ...(args.init.trainSeconds !== undefined ? { init_train_seconds: args.init.trainSeconds.toFixed(0) } : {}) } : {}),
     };

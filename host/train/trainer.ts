@@ -16,7 +16,7 @@
 // factors that write the decoder weight).
 // ============================================================================
 
-import { pruneModel, PruneDistribution, PruneSaliency } from '../compress/prune';
+import { DEFAULT_SALIENCY, pruneModel, PruneDistribution, PruneSaliency } from '../compress/prune';
 import { Matrix, Model, ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
@@ -44,7 +44,7 @@ export interface TrainOptions extends AdamOptions {
      * the next mask update (docs/training.md: with AdamW they drift and churn the masks).
      */
     pruned?: 'zero' | 'ste';
-    /** How entries are ranked within each matrix's budget (host/compress/prune.ts); default 'balanced' (a checkpoint written before that default, without the field, resumes with 'magnitude'). */
+    /** How entries are ranked within each matrix's budget (host/compress/prune.ts); default DEFAULT_SALIENCY (a checkpoint written before that default, without the field, resumes with 'magnitude'). */
     saliency?: PruneSaliency;
   };
   /** Gradient-norm clip (global L2), 0 = none. */
@@ -138,7 +138,7 @@ export function epochOrder(task: Task, o: TrainOptions, epoch: number): Int32Arr
 }
 
 /** Masks of pruning to `sparsity` over the current weights, ranked by `saliency` (of every entry: with 'ste', pruned weights kept training and compete again). */
-export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution, saliency: PruneSaliency = 'balanced'): Masks {
+export function computeMasks(p: TrainParams, sparsity: number, distribution: PruneDistribution, saliency: PruneSaliency = DEFAULT_SALIENCY): Masks {
   const { model } = pruneModel(exportModel(p), { sparsity, distribution, saliency });
   const pattern = (m: Matrix): Uint8Array => {
     const mask = new Uint8Array(m.rows * m.cols);
