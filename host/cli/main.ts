@@ -238,7 +238,7 @@ export function buildProgram(): Command {
     .argument('<model>', 'float model .safetensors')
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .requiredOption('--sparsity <s>', `fraction of zero weights over the prunable matrices, 0 … ${MAX_SPARSITY}`, (v: string) => (v.trim() === '' ? NaN : Number(v)))
-    .addOption(new Option('--distribution <d>', 'how the sparsity is spread over the matrices').choices(['uniform', 'global', 'erk']).default('erk'))
+    .addOption(new Option('--distribution <d>', 'how the sparsity is spread over the matrices').choices(['uniform', 'global', 'erk', 'erk-ssm']).default('erk'))
     .addOption(new Option('--saliency <s>', 'how weights are ranked: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them; docs/compression.md)').choices([...SALIENCIES]).default(DEFAULT_SALIENCY))
     .option('--json', 'machine-readable report')
     .action((modelPath: string, o: { out: string; sparsity: number; distribution: PruneDistribution; saliency: PruneSaliency; json?: boolean }) => {

@@ -14,6 +14,11 @@
 //            density_l = ε·(rows_l + cols_l)/(rows_l·cols_l), one ε for all l so the
 //            kept entries total (1 − S)·Σ entries; a matrix whose density would pass 1
 //            stays dense and ε is solved again over the rest.
+//   erk-ssm  ERK's budgets for the encoder, gates and decoder; the B and C matrices of
+//            every layer pool theirs and share one threshold, so the budget goes to
+//            the layers and sides whose entries score highest. Meant for the balanced
+//            saliency, whose B and C scores are on one scale (a state's two sides
+//            have equal norms); plain magnitudes of B̄ and C are not comparable.
 //
 // Saliency, what ranks the entries within the budget of each matrix:
 //   magnitude  |w| of the exported weights (B̄ after the zero-order hold).
@@ -38,7 +43,7 @@
 import { LayerWeights, Matrix, Model } from '../model/types';
 import { SparrowError } from '../util/errors';
 
-export type PruneDistribution = 'uniform' | 'global' | 'erk';
+export type PruneDistribution = 'uniform' | 'global' | 'erk' | 'erk-ssm';
 export const SALIENCIES = ['magnitude', 'balanced'] as const;
 export type PruneSaliency = (typeof SALIENCIES)[number];
 /** The saliency when none is given (since 2026-12-03; it kept more accuracy than 'magnitude' in every case measured, docs/compression.md). */
@@ -164,6 +169,19 @@ function keepCounts(us: Unit[], opts: PruneOptions): number[] {
   const sizes = us.map((u) => u.rows * u.cols);
   const total = sizes.reduce((a, b) => a + b, 0);
   if (opts.distribution === 'uniform') return sizes.map((n) => Math.round((1 - opts.sparsity) * n));
+  if (opts.distribution === 'erk-ssm') {
+    // ERK's counts, then the SSM units' total re-split by one threshold over their scores.
+    const base = keepCounts(us, { ...opts, distribution: 'erk' });
+    const ssm = us.map((u, i) => (u.ssm ? i : -1)).filter((i) => i >= 0);
+    const keep = ssm.reduce((a, i) => a + base[i], 0);
+    const all: { u: number; m: number; i: number }[] = [];
+    for (const ui of ssm) us[ui].magnitude.forEach((m, i) => all.push({ u: ui, i, m }));
+    all.sort((a, b) => b.m - a.m || a.u - b.u || a.i - b.i);
+    const counts = base.slice();
+    for (const ui of ssm) counts[ui] = 0;
+    for (let k = 0; k < keep; k++) counts[all[k].u]++;
+    return counts;
+  }
   if (opts.distribution === 'erk') {
     const budget = (1 - opts.sparsity) * total;
     const dense = new Set<number>();

@@ -82,6 +82,39 @@ test('erk: densities ∝ (rows + cols)/(rows·cols), total budget met, small mat
   expect(Math.abs(half.matrices.reduce((a, r) => a + r.kept, 0) - 1440)).toBeLessThanOrEqual(half.matrices.length);
 });
 
+test('erk-ssm: encoder, gates and decoder keep their ERK budgets; B and C of all layers share the rest under one threshold', () => {
+  const b = base();
+  const erk = pruneModel(b, { sparsity: 0.9, distribution: 'erk', saliency: 'magnitude' }).report;
+  const { model, report } = pruneModel(b, { sparsity: 0.9, distribution: 'erk-ssm', saliency: 'magnitude' });
+  const isSsm = (name: string): boolean => /ssm\.[BC]$/.test(name);
+  const keptOf = (r: typeof report, f: (n: string) => boolean): number => r.matrices.filter((m) => f(m.name)).reduce((a, m) => a + m.kept, 0);
+  for (const m of report.matrices.filter((x) => !isSsm(x.name))) expect(m.kept).toBe(erk.matrices.find((x) => x.name === m.name)!.kept);
+  expect(keptOf(report, isSsm)).toBe(keptOf(erk, isSsm));
+  // Not ERK's per-matrix split: the B and C counts differ from it.
+  expect(report.matrices.filter((x) => isSsm(x.name)).map((x) => x.kept)).not.toEqual(erk.matrices.filter((x) => isSsm(x.name)).map((x) => x.kept));
+  // One threshold over the four complex units, computed here from the weights.
+  let minKept = Infinity;
+  let maxPruned = 0;
+  model.layers.forEach((L, i) => {
+    for (const [pruned, re, im] of [
+      [L.B_re, b.layers[i].B_re, b.layers[i].B_im],
+      [L.C_re, b.layers[i].C_re, b.layers[i].C_im],
+    ] as const) {
+      const [r, m] = [toDense(re).values, toDense(im).values];
+      keptMask(pruned).forEach((k, j) => {
+        const mag = Math.hypot(r[j], m[j]);
+        if (k) minKept = Math.min(minKept, mag);
+        else maxPruned = Math.max(maxPruned, mag);
+      });
+    }
+  });
+  expect(minKept).toBeGreaterThanOrEqual(maxPruned);
+  // With the balanced saliency (the default) the pooled budget is the same and the choice is recorded.
+  const bal = pruneModel(b, { sparsity: 0.9, distribution: 'erk-ssm' });
+  expect(keptOf(bal.report, isSsm)).toBe(keptOf(erk, isSsm));
+  expect(JSON.parse(bal.model.metadata.pruning).distribution).toBe('erk-ssm');
+});
+
 test('Λ, D, norm and biases are untouched; the pruned model round-trips and runs', () => {
   const m = base();
   const { model } = pruneModel(m, { sparsity: 0.95, distribution: 'erk' });
