@@ -26,7 +26,7 @@ import { isTrainWorker, runTrainWorker } from '../train/pool';
 import { addExportOnnxCommand } from './export_onnx';
 import { addPatchCommands } from './patch';
 import { quantizeModelFile } from '../compress/files';
-import { DEFAULT_SALIENCY, MAX_SPARSITY, pruneModel, PruneDistribution, PruneSaliency, SALIENCIES } from '../compress/prune';
+import { DEFAULT_SALIENCY, DISTRIBUTIONS, MAX_SPARSITY, pruneModel, PruneDistribution, PruneSaliency, SALIENCIES } from '../compress/prune';
 import { SPARSE_FORMATS, SparseFormat } from '../compress/formats';
 import { bundleModel } from '../compile/bundle_files';
 import { checkForRuntime, Runtime, RUNTIMES } from '../compile/runtime_check';
@@ -238,7 +238,7 @@ export function buildProgram(): Command {
     .argument('<model>', 'float model .safetensors')
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .requiredOption('--sparsity <s>', `fraction of zero weights over the prunable matrices, 0 … ${MAX_SPARSITY}`, (v: string) => (v.trim() === '' ? NaN : Number(v)))
-    .addOption(new Option('--distribution <d>', 'how the sparsity is spread over the matrices').choices(['uniform', 'global', 'erk', 'erk-ssm']).default('erk'))
+    .addOption(new Option('--distribution <d>', 'how the sparsity is spread over the matrices').choices([...DISTRIBUTIONS]).default('erk'))
     .addOption(new Option('--saliency <s>', 'how weights are ranked: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them; docs/compression.md)').choices([...SALIENCIES]).default(DEFAULT_SALIENCY))
     .option('--json', 'machine-readable report')
     .action((modelPath: string, o: { out: string; sparsity: number; distribution: PruneDistribution; saliency: PruneSaliency; json?: boolean }) => {

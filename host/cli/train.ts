@@ -6,7 +6,7 @@
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as os from 'os';
-import { DEFAULT_SALIENCY, PruneDistribution, PruneSaliency, SALIENCIES } from '../compress/prune';
+import { DEFAULT_SALIENCY, DISTRIBUTIONS, PruneDistribution, PruneSaliency, SALIENCIES } from '../compress/prune';
 import { Model, ModelConfig } from '../model/types';
 import { formatTable } from '../report/table';
 import { SparrowError } from '../util/errors';
@@ -270,7 +270,7 @@ export function addTrainCommands(program: Command): void {
     .option('--sma-penalty <x>', 'SMA: weight of the activation-rate penalty (mean of the soft decision) in the loss', numArg(0, 100), 0.05)
     .option('--sma-temperature <x>', 'SMA: temperature of the softmax the straight-through gradient follows', numArg(1e-3, 100), 1)
     .option('--sparsity <s>', 'target fraction of zero weights, reached by iterative pruning (masks recomputed on a schedule)', numArg(0, 0.99), 0)
-    .addOption(new Option('--distribution <d>', 'how sparsity is spread over the matrices').choices(['uniform', 'erk', 'erk-ssm']).default('erk'))
+    .addOption(new Option('--distribution <d>', 'how sparsity is spread over the matrices').choices(DISTRIBUTIONS.filter((d) => d !== 'global')).default('erk'))
     .addOption(new Option('--saliency <s>', 'how weights are ranked for pruning: magnitude (|w|), or balanced (B and C through the H2 gain of the state between them, so slow states keep their inputs; docs/training.md)').choices([...SALIENCIES]).default(DEFAULT_SALIENCY))
     .option('--prune-start <f>', 'fraction of training where pruning starts', numArg(0, 1), 0.05)
     .option('--prune-end <f>', 'fraction of training where the target sparsity is reached', numArg(0, 1), 0.9)

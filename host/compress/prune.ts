@@ -43,7 +43,8 @@
 import { LayerWeights, Matrix, Model } from '../model/types';
 import { SparrowError } from '../util/errors';
 
-export type PruneDistribution = 'uniform' | 'global' | 'erk' | 'erk-ssm';
+export const DISTRIBUTIONS = ['uniform', 'global', 'erk', 'erk-ssm'] as const;
+export type PruneDistribution = (typeof DISTRIBUTIONS)[number];
 export const SALIENCIES = ['magnitude', 'balanced'] as const;
 export type PruneSaliency = (typeof SALIENCIES)[number];
 /** The saliency when none is given (since 2026-12-03; it kept more accuracy than 'magnitude' in every case measured, docs/compression.md). */
