@@ -174,14 +174,8 @@ function keepCounts(us: Unit[], opts: PruneOptions): number[] {
     // ERK's counts, then the SSM units' total re-split by one threshold over their scores.
     const base = keepCounts(us, { ...opts, distribution: 'erk' });
     const ssm = us.map((u, i) => (u.ssm ? i : -1)).filter((i) => i >= 0);
-    const keep = ssm.reduce((a, i) => a + base[i], 0);
-    const all: { u: number; m: number; i: number }[] = [];
-    for (const ui of ssm) us[ui].magnitude.forEach((m, i) => all.push({ u: ui, i, m }));
-    all.sort((a, b) => b.m - a.m || a.u - b.u || a.i - b.i);
-    const counts = base.slice();
-    for (const ui of ssm) counts[ui] = 0;
-    for (let k = 0; k < keep; k++) counts[all[k].u]++;
-    return counts;
+    const pooled = thresholdCounts(us, ssm, ssm.reduce((a, i) => a + base[i], 0));
+    return base.map((n, i) => (ssm.includes(i) ? pooled[i] : n));
   }
   if (opts.distribution === 'erk') {
     const budget = (1 - opts.sparsity) * total;
@@ -196,9 +190,13 @@ function keepCounts(us: Unit[], opts: PruneOptions): number[] {
     }
   }
   // global: one threshold — rank every entry of every unit by magnitude.
-  const keep = Math.round((1 - opts.sparsity) * total);
+  return thresholdCounts(us, us.map((_, i) => i), Math.round((1 - opts.sparsity) * total));
+}
+
+/** Per-unit counts when the `keep` highest scores of the units `among` are kept under one threshold (others get 0). */
+function thresholdCounts(us: Unit[], among: number[], keep: number): number[] {
   const all: { u: number; i: number; m: number }[] = [];
-  us.forEach((u, ui) => u.magnitude.forEach((m, i) => all.push({ u: ui, i, m })));
+  for (const ui of among) us[ui].magnitude.forEach((m, i) => all.push({ u: ui, i, m }));
   all.sort((a, b) => b.m - a.m || a.u - b.u || a.i - b.i);
   const counts = us.map(() => 0);
   for (let k = 0; k < keep; k++) counts[all[k].u]++;
