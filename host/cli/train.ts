@@ -128,6 +128,8 @@ interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
   pruneEnd: number;
   pruneEvery?: number;
   prunedWeights: 'zero' | 'ste';
+  regrow: number;
+  regrowEnd: number;
   qatEpochs: number;
   checkpoint?: string;
   checkpointEvery: number;
@@ -275,6 +277,8 @@ export function addTrainCommands(program: Command): void {
     .option('--prune-start <f>', 'fraction of training where pruning starts', numArg(0, 1), 0.05)
     .option('--prune-end <f>', 'fraction of training where the target sparsity is reached', numArg(0, 1), 0.9)
     .addOption(new Option('--pruned-weights <m>', 'zero: pruned weights are set to 0 after every update and stay pruned; ste: they keep training on the straight-through gradient and may come back').choices(['zero', 'ste']).default('zero'))
+    .option('--regrow <f>', "regrowth (RigL): at every mask update, this fraction of each matrix's kept weights (decaying as a cosine to 0 at --regrow-end) with the lowest saliency is swapped for pruned ones with the largest gradient, grown from 0; 0: none (docs/training.md)", numArg(0, 1), 0)
+    .option('--regrow-end <f>', 'with --regrow: fraction of training where regrowth stops (the masks keep updating every --prune-every steps until then)', numArg(0, 1), 0.75)
     .option('--prune-every <steps>', 'steps between mask updates (default: half an epoch)', intArg(1, 1e9))
     .option('--qat-epochs <n>', 'quantization-aware fine-tuning: the last n epochs train through the w8a16 weight grids', intArg(0, 10000), 0)
     .option('--checkpoint <file>', 'checkpoint file (default: <out>.ckpt)')
@@ -297,6 +301,9 @@ export function addTrainCommands(program: Command): void {
       if (limitSteps < 1) throw new SparrowError(`train: ${Math.min(task.size('train'), o.trainLimit ?? Infinity)} training examples are fewer than one batch of ${o.batch}`);
       if (o.qatEpochs > o.epochs) throw new SparrowError(`train: --qat-epochs ${o.qatEpochs} is more than --epochs ${o.epochs}`);
       if (o.pruneEnd < o.pruneStart) throw new SparrowError(`train: --prune-end ${o.pruneEnd} is before --prune-start ${o.pruneStart}`);
+      if (o.regrow > 0 && o.sparsity <= 0) throw new SparrowError('train: --regrow needs --sparsity above 0 (it swaps pruned weights for kept ones)');
+      if (o.regrow > 0 && o.prunedWeights !== 'zero') throw new SparrowError('train: --regrow needs --pruned-weights zero (with ste, pruned weights train already)');
+      if (o.regrow > 0 && o.regrowEnd <= o.pruneStart) throw new SparrowError(`train: --regrow-end ${o.regrowEnd} is not after --prune-start ${o.pruneStart}`);
       const options: TrainOptions = {
         config,
         epochs: o.epochs,
@@ -307,7 +314,7 @@ export function addTrainCommands(program: Command): void {
         ssmLr: o.ssmLr,
         weightDecay: o.weightDecay,
         clip: o.clip,
-        prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution, saliency: o.saliency, pruned: o.prunedWeights, ...(init ? { initial: init.sparsity } : {}) },
+        prune: { target: o.sparsity, start: o.pruneStart, end: o.pruneEnd, every: o.pruneEvery ?? Math.max(1, Math.floor(limitSteps / 2)), distribution: o.distribution, saliency: o.saliency, pruned: o.prunedWeights, ...(init ? { initial: init.sparsity } : {}), ...(o.regrow > 0 ? { regrow: o.regrow, regrowEnd: o.regrowEnd } : {}) },
         ...(init ? { bn: 'running' as const } : {}),
         ...(o.trainLimit ? { trainLimit: o.trainLimit } : {}),
         ...(o.evalLimit ? { evalLimit: o.evalLimit } : {}),

@@ -241,6 +241,17 @@ function sharedPattern(parts: Matrix[], mask: Uint8Array, rows: number, cols: nu
   });
 }
 
+/**
+ * The score the pruner ranks each entry of each prunable matrix by (row-major, by unit name:
+ * 'encoder.weight', 'layers.i.ssm.B', …), on the model's current weights: the complex magnitude,
+ * balanced through the states' gains with 'balanced'. Regrowth drops the lowest (trainer.ts).
+ */
+export function saliencyScores(model: Model, saliency: PruneSaliency = DEFAULT_SALIENCY): Map<string, Float64Array> {
+  const us = units({ ...model, layers: model.layers.map((L) => ({ ...L })) });
+  if (saliency === 'balanced') balanceScores(model, us);
+  return new Map(us.map((u) => [u.name, u.magnitude]));
+}
+
 /** Prune a copy of `model`; the input is not modified. */
 export function pruneModel(input: Model, opts: PruneOptions): { model: Model; report: PruneReport } {
   if (!(opts.sparsity >= 0 && opts.sparsity <= MAX_SPARSITY)) throw new SparrowError(`--sparsity must be in [0, ${MAX_SPARSITY}], got ${opts.sparsity}`);

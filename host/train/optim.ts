@@ -3,7 +3,7 @@
 // slower and without weight decay), a linear warm-up then cosine decay, and
 // the iterative pruning schedule (Zhu & Gupta, 2017: sparsity rises as a cubic
 // from 0 at `start` to the target at `end`, masks recomputed every `every`
-// steps, fixed after `end`).
+// steps, fixed after `end`, or after `regrowEnd` with regrowth).
 // ============================================================================
 
 import { ParamRef } from './params';
@@ -79,6 +79,14 @@ export interface PruneSchedule {
   every: number;
   /** Sparsity at the start (a sparse model trained further, `train --init`); default 0. */
   initial?: number;
+  /**
+   * Regrowth (RigL, Evci et al., 2020; with gradual pruning as in GraNet, Liu et al., 2021): at
+   * every mask update this fraction of each matrix's kept entries, decaying as a cosine to 0 at
+   * `regrowEnd`, is swapped for pruned ones with the largest gradient. Default 0: none.
+   */
+  regrow?: number;
+  /** Fraction of training where regrowth stops (default 0.75, RigL's); mask updates go on on the same grid until then. */
+  regrowEnd?: number;
 }
 
 /** Sparsity the masks should have at `step` of `total` (Zhu & Gupta's cubic ramp from `initial` to `target`). */
@@ -90,6 +98,20 @@ export function sparsityAt(s: PruneSchedule, step: number, total: number): numbe
   if (step >= t1) return s.target;
   const x = (step - t0) / Math.max(1, t1 - t0);
   return s.target + (s0 - s.target) * (1 - x) ** 3;
+}
+
+/** Fraction of each matrix's kept entries regrown at `step` (RigL's cosine decay, 0 from `regrowEnd` on). */
+export function regrowFraction(s: PruneSchedule, step: number, total: number): number {
+  const end = (s.regrowEnd ?? 0.75) * total;
+  if (!s.regrow || s.target <= 0 || step >= end) return 0;
+  return (s.regrow / 2) * (1 + Math.cos((Math.PI * step) / end));
+}
+
+/** Whether the masks are updated at this step: pruneNow, or on the same grid while regrowth lasts (after `end` too). */
+export function maskUpdateNow(s: PruneSchedule, step: number, total: number): boolean {
+  if (pruneNow(s, step, total)) return true;
+  const t0 = Math.ceil(s.start * total);
+  return regrowFraction(s, step, total) > 0 && step >= t0 && (step - t0) % s.every === 0;
 }
 
 /** Whether the masks are recomputed at this step: on the schedule's grid inside [start, end], and once at the end. */

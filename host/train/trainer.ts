@@ -16,13 +16,13 @@
 // factors that write the decoder weight).
 // ============================================================================
 
-import { DEFAULT_SALIENCY, pruneModel, PruneDistribution, PruneSaliency } from '../compress/prune';
+import { DEFAULT_SALIENCY, pruneModel, PruneDistribution, PruneSaliency, saliencyScores } from '../compress/prune';
 import { Matrix, Model, ModelConfig } from '../model/types';
 import { runFloat } from '../reference/float';
 import { SparrowError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { BnMode, SMA_DEFAULTS, SmaTraining } from './backprop';
-import { AdamOptions, adamState, AdamState, adamStep, lrScale, PruneSchedule, pruneNow, sparsityAt, Trainable } from './optim';
+import { AdamOptions, adamState, AdamState, adamStep, lrScale, maskUpdateNow, PruneSchedule, regrowFraction, sparsityAt, Trainable } from './optim';
 import { exportModel, initParams, Masks, ParamRef, paramRefs, TrainParams } from './params';
 import { shareGradient } from './pool';
 import { Qat, QatGrids } from './qat';
@@ -155,6 +155,39 @@ export function computeMasks(p: TrainParams, sparsity: number, distribution: Pru
   return masks;
 }
 
+/**
+ * Regrowth (RigL's drop and grow, in place on st.masks): in each matrix with pruned entries, the
+ * `fraction` of its kept entries with the lowest `saliency` score leave the mask, and as many of
+ * the entries then outside it with the largest gradient magnitude (|g| over re and im for a
+ * complex matrix; a dropped entry may come straight back) join it. Grown entries hold 0, as
+ * RigL's do: the caller's applyMasks zeroes the dropped ones.
+ */
+export function regrowMasks(st: TrainState, grads: TrainParams, fraction: number, saliency: PruneSaliency = DEFAULT_SALIENCY): void {
+  const scores = saliencyScores(exportModel(st.params, st.masks), saliency);
+  const g = paramRefs(grads);
+  const gradOf = new Map<string, Float64Array>();
+  paramRefs(st.params).forEach((r, k) => {
+    if (!r.maskName) return;
+    const acc = gradOf.get(r.maskName) ?? new Float64Array(r.value.length);
+    g[k].value.forEach((x, i) => (acc[i] += x * x));
+    gradOf.set(r.maskName, acc);
+  });
+  for (const [name, mask] of st.masks) {
+    const kept: number[] = [];
+    mask.forEach((x, i) => x && kept.push(i));
+    const n = Math.min(Math.floor(fraction * kept.length), mask.length - kept.length);
+    const score = scores.get(name);
+    const grad = gradOf.get(name);
+    if (n <= 0 || !score || !grad) continue;
+    kept.sort((a, b) => score[a] - score[b] || a - b);
+    for (let k = 0; k < n; k++) mask[kept[k]] = 0;
+    const free: number[] = [];
+    mask.forEach((x, i) => x || free.push(i));
+    free.sort((a, b) => grad[b] - grad[a] || a - b);
+    for (let k = 0; k < n; k++) mask[free[k]] = 1;
+  }
+}
+
 /** Set every masked-out weight, and its AdamW moments, to 0. */
 export function applyMasks(st: TrainState): void {
   paramRefs(st.params).forEach((r, k) => {
@@ -275,13 +308,19 @@ export async function train(task: Task, o: TrainOptions, st: TrainState, hooks: 
       orderEpoch = epoch;
     }
     const zeroPruned = (o.prune.pruned ?? 'zero') === 'zero';
-    if (pruneNow(o.prune, st.step, total)) {
+    const maskUpdate = maskUpdateNow(o.prune, st.step, total);
+    if (maskUpdate) {
       st.masks = computeMasks(st.params, Math.min(0.99, sparsityAt(o.prune, st.step, total)), o.prune.distribution, o.prune.saliency);
       if (zeroPruned) applyMasks(st);
     }
     const indices = order!.subarray(inEpoch * o.batchSize, (inEpoch + 1) * o.batchSize);
     const qat: Qat = epoch >= o.epochs - (o.qatEpochs ?? 0) ? (o.qatGrids ?? true) : false;
     const { grads, loss, smaRate } = hooks.gradient ? await hooks.gradient(st, indices, qat, bn) : batchGradient(st, task, indices, qat, bn, o.sma);
+    const regrow = maskUpdate ? regrowFraction(o.prune, st.step, total) : 0;
+    if (regrow > 0) {
+      regrowMasks(st, grads, regrow, o.prune.saliency);
+      applyMasks(st);
+    }
     st.epochSmaRate = (st.epochSmaRate ?? 0) + (smaRate ?? 0);
     const g = paramRefs(grads);
     if (st.adapter) st.adapter.gradient(grads).forEach((value, k) => g.push({ ...st.adapter!.refs[k], value }));

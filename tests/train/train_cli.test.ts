@@ -254,7 +254,17 @@ describe('sparrow train and eval', () => {
     expect(still.metadata.teacher).toBeUndefined();
   });
 
+  test('--regrow trains to the target sparsity and says so in the metadata', () => {
+    const r = sparrow('train', ...TINY, '--sparsity', '0.5', '--prune-end', '0.5', '--prune-every', '1', '--regrow', '0.3', '-o', 'rg.safetensors', '--json');
+    expect(r.status).toBe(0);
+    const m = readModel(path.join(dir, 'rg.safetensors'));
+    expect(Number(m.metadata.sparsity)).toBeCloseTo(0.5, 1);
+    expect(m.metadata.pruning_regrow).toBe('0.3 until 0.75');
+  });
+
   test.each([
+    ['--regrow with nothing to prune', ['train', ...TINY, '--regrow', '0.3', '-o', 'x.safetensors'], /--regrow needs --sparsity above 0/],
+    ['--regrow with straight-through pruned weights', ['train', ...TINY, '--sparsity', '0.5', '--regrow', '0.3', '--pruned-weights', 'ste', '-o', 'x.safetensors'], /--regrow needs --pruned-weights zero/],
     ['--init with a w8a16 model', ['train', ...TINY, '--init', 'base.q.safetensors', '-o', 'x.safetensors'], /base\.q\.safetensors: --init needs a float model; this one is w8a16/],
     ['--init below the model\'s sparsity', ['train', ...TINY, '--init', 'base.safetensors', '--sparsity', '0.2', '-o', 'x.safetensors'], /base\.safetensors: is \d+\.\d% sparse, more than --sparsity 0\.2; pruned weights do not come back/],
     ['--init for another task', ['train', '--task', 'denoise', '--train-size', '16', '--test-size', '2', '--init', 'base.safetensors', '-o', 'x.safetensors'], /base\.safetensors: has d_in 4 and d_out 10; the task needs 129 and 129/],

@@ -5,11 +5,11 @@
 import { describeModel } from '../../host/model/describe';
 import { ModelConfig } from '../../host/model/types';
 import { exportModel, initParams, Masks, paramRefs } from '../../host/train/params';
-import { sparsityAt, pruneNow } from '../../host/train/optim';
+import { maskUpdateNow, pruneNow, regrowFraction, sparsityAt } from '../../host/train/optim';
 import { Task } from '../../host/train/task';
 import { parseCheckpoint, serializeCheckpoint } from '../../host/train/checkpoint';
 import { parseSafetensors, serializeSafetensors } from '../../host/model/safetensors';
-import { computeMasks, evaluate, newTrainState, train, TrainOptions, TrainState } from '../../host/train/trainer';
+import { applyMasks, computeMasks, evaluate, newTrainState, regrowMasks, train, TrainOptions, TrainState } from '../../host/train/trainer';
 import { makeRng } from '../../host/util/rng';
 
 /** Is the running sum of the input positive at the end? (needs memory); logits = mean of outputs. */
@@ -63,6 +63,48 @@ test('the cubic pruning schedule rises from 0 to the target between start and en
   expect(sparsityAt(from, 50, 100)).toBe(0.9);
 });
 
+test("regrowth's fraction decays as RigL's cosine, and the masks keep updating on the grid until it ends", () => {
+  const s = { target: 0.9, start: 0.1, end: 0.5, every: 10, regrow: 0.3, regrowEnd: 0.8 };
+  // f(t) = r/2 (1 + cos(π t / T_end)), T_end = 80: by hand at 0, 40 (half way) and 60 (cos = −√2/2).
+  expect(regrowFraction(s, 0, 100)).toBeCloseTo(0.3, 12);
+  expect(regrowFraction(s, 40, 100)).toBeCloseTo(0.15, 12);
+  expect(regrowFraction(s, 60, 100)).toBeCloseTo(0.15 * (1 - Math.SQRT1_2), 12);
+  expect(regrowFraction(s, 80, 100)).toBe(0);
+  expect(regrowFraction({ ...s, regrow: 0 }, 40, 100)).toBe(0);
+  expect([...Array(100).keys()].filter((k) => maskUpdateNow(s, k, 100))).toEqual([10, 20, 30, 40, 50, 60, 70]);
+  // Without regrowth the updates are pruneNow's.
+  const { regrow: _r, ...plain } = s;
+  expect([...Array(100).keys()].filter((k) => maskUpdateNow(plain, k, 100))).toEqual([10, 20, 30, 40, 50]);
+});
+
+test('regrowth drops the kept entries of lowest magnitude and grows the pruned ones of largest gradient, per matrix', () => {
+  const st = newTrainState(options());
+  st.masks = computeMasks(st.params, 0.5, 'uniform', 'magnitude');
+  applyMasks(st);
+  const C = st.masks.get('layers.0.ssm.C')!;
+  const { Cre, Cim } = st.params.layers[0];
+  const kept = [...C.keys()].filter((i) => C[i]);
+  const pruned = [...C.keys()].filter((i) => !C[i]);
+  // The gradient: zero except on three pruned entries of C, given by hand (largest first: 7, 5, 3 in |g|).
+  const grads = initParams(config, 9);
+  for (const r of paramRefs(grads)) r.value.fill(0);
+  const [g1, g2, g3] = [pruned[4], pruned[0], pruned[pruned.length - 1]];
+  grads.layers[0].Cre[g1] = 7;
+  grads.layers[0].Cim[g2] = -3;
+  grads.layers[0].Cre[g2] = 4; // |g| = 5 over re and im
+  grads.layers[0].Cim[g3] = 3;
+  const before = new Map([...st.masks].map(([k, m]) => [k, Uint8Array.from(m)]));
+  // 3 of C's 24 kept entries at fraction 0.125; its weakest by |C| = √(re² + im²), found here.
+  const weakest = [...kept].sort((a, b) => Math.hypot(Cre[a], Cim[a]) - Math.hypot(Cre[b], Cim[b])).slice(0, 3);
+  regrowMasks(st, grads, 0.125, 'magnitude');
+  const after = st.masks.get('layers.0.ssm.C')!;
+  expect(kept.length).toBe(24);
+  expect([...after.keys()].filter((i) => after[i] && !before.get('layers.0.ssm.C')![i]).sort((a, b) => a - b)).toEqual([g1, g2, g3].sort((a, b) => a - b));
+  expect([...after.keys()].filter((i) => !after[i] && before.get('layers.0.ssm.C')![i]).sort((a, b) => a - b)).toEqual(weakest.sort((a, b) => a - b));
+  // Every matrix keeps its count; a matrix with no gradient outside its mask swaps by index order (ties), still the same count.
+  for (const [k, m] of st.masks) expect(m.reduce((a, x) => a + x, 0)).toBe(before.get(k)!.reduce((a, x) => a + x, 0));
+});
+
 describe('training a tiny model', () => {
   const task = sumSignTask(160);
   let st: TrainState;
@@ -99,6 +141,24 @@ describe('training a tiny model', () => {
     await train(task, o, ste);
     expect(masked(ste).filter(([w]) => w !== 0).length).toBeGreaterThan(masked(ste).length / 2);
     expect(describeModel(exportModel(ste.params, ste.masks)).matrixSparsity).toBeCloseTo(0.6, 1);
+  }, 60_000);
+
+  test('with regrowth the masks change after the pruning ends, the sparsity stays the target, and pruned weights stay 0', async () => {
+    // Updates at steps 46, 50, 54 and 58 after the end at 42, fractions 0.116, 0.060, 0.022, 0.002 of each matrix's kept entries.
+    const o = options({ prune: { ...options().prune, regrow: 0.9, regrowEnd: 1 } });
+    const rg = newTrainState(o);
+    const total = 3 * 20;
+    let atEnd: Masks | undefined;
+    await train(task, o, rg, { onStep: (s) => { if (s.step === Math.ceil(0.7 * total) + 1) atEnd = new Map([...s.masks].map(([k, m]) => [k, Uint8Array.from(m)])); } });
+    const moved = [...rg.masks].reduce((a, [k, m]) => a + m.reduce((b, x, i) => b + (x !== atEnd!.get(k)![i] ? 1 : 0), 0), 0);
+    expect(moved).toBeGreaterThan(0);
+    expect(describeModel(exportModel(rg.params, rg.masks)).matrixSparsity).toBeCloseTo(describeModel(exportModel(st.params, st.masks)).matrixSparsity, 6);
+    const masked = paramRefs(rg.params).flatMap((r) => {
+      const m = r.maskName ? rg.masks.get(r.maskName) : undefined;
+      return m ? Array.from(m).flatMap((keep, i) => (keep ? [] : [r.value[i]])) : [];
+    });
+    expect(masked.every((w) => w === 0)).toBe(true);
+    expect(rg.history[2].testMetric).toBeGreaterThan(60);
   }, 60_000);
 });
 
