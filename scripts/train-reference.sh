@@ -102,8 +102,10 @@ for name in "${@:-${ORDER[@]}}"; do
     # shellcheck disable=SC2086
     [[ -f "runs/$name-e10.safetensors" ]] || run "$name-e10" "runs/$name-e10" ${ARGS[$name]}
     [[ -n "${FIRST_STAGE_ONLY:-}" ]] && continue
-    # The distilled model keeps its teacher in the second stage too.
+    # The distilled model keeps its teacher in the second stage too, and its distillation weight
+    # if the first stage set one.
     teacher=(); [[ $name == *-kd || $name == *-kd-* ]] && teacher=(--teacher models/sfmnist-s0.safetensors)
+    [[ ${#teacher[@]} -gt 0 && ${ARGS[$name]} =~ --kd-weight\ ([0-9.]+) ]] && teacher+=(--kd-weight "${BASH_REMATCH[1]}")
     # shellcheck disable=SC2086
     run "$name" "models/$name" $CONTINUE --init "runs/$name-e10.safetensors" "${teacher[@]}"
   else
