@@ -64,9 +64,9 @@ declare -A ARGS=(
   # gain (models/README.md).
   [sfmnist-s90-bal-kd-pe40]="${SFMNIST/--threads 2/--threads 1} --sparsity 0.9 --prune-end 0.4 --teacher models/sfmnist-s0.safetensors"
   [sfmnist-s90-bal-kd-pool]="${SFMNIST/--threads 2/--threads 1} --sparsity 0.9 --prune-end 0.6 --distribution erk-ssm --teacher models/sfmnist-s0.safetensors"
-  # The next experiment on the 90%-sparse gap: distillation weighted α = 0.8 instead of 0.5 (the
-  # teacher helped most while the model was pruned). First stage only, to compare with
-  # sfmnist-s90-bal-kd-e10 (87.48%); not in ORDER.
+  # Distillation weighted α = 0.8 instead of 0.5 (the teacher helped most while the model was
+  # pruned). First stage only, not in ORDER: 87.30% against sfmnist-s90-bal-kd-e10's 87.48%, no
+  # gain (models/README.md).
   [sfmnist-s90-bal-kd-a80]="$SFMNIST --sparsity 0.9 --prune-end 0.6 --kd-weight 0.8 --teacher models/sfmnist-s0.safetensors"
   # Regrowth (RigL on top of the gradual pruning, `--regrow 0.3`, docs/training.md): at every mask
   # update 30% of each matrix's kept entries (decaying to 0 at 75% of training) are swapped for the
