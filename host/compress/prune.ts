@@ -247,7 +247,7 @@ function sharedPattern(parts: Matrix[], mask: Uint8Array, rows: number, cols: nu
  * balanced through the states' gains with 'balanced'. Regrowth drops the lowest (trainer.ts).
  */
 export function saliencyScores(model: Model, saliency: PruneSaliency = DEFAULT_SALIENCY): Map<string, Float64Array> {
-  const us = units({ ...model, layers: model.layers.map((L) => ({ ...L })) });
+  const us = units(model); // (only read: no unit's `set` is called)
   if (saliency === 'balanced') balanceScores(model, us);
   return new Map(us.map((u) => [u.name, u.magnitude]));
 }

@@ -109,15 +109,18 @@ export function regrowFraction(s: PruneSchedule, step: number, total: number): n
 
 /** Whether the masks are updated at this step: pruneNow, or on the same grid while regrowth lasts (after `end` too). */
 export function maskUpdateNow(s: PruneSchedule, step: number, total: number): boolean {
-  if (pruneNow(s, step, total)) return true;
-  const t0 = Math.ceil(s.start * total);
-  return regrowFraction(s, step, total) > 0 && step >= t0 && (step - t0) % s.every === 0;
+  return pruneNow(s, step, total) || (regrowFraction(s, step, total) > 0 && onGrid(s, step, total));
 }
 
 /** Whether the masks are recomputed at this step: on the schedule's grid inside [start, end], and once at the end. */
 export function pruneNow(s: PruneSchedule, step: number, total: number): boolean {
   if (s.target <= 0) return false;
-  const t0 = Math.ceil(s.start * total);
   const t1 = Math.ceil(s.end * total);
-  return (step >= t0 && step < t1 && (step - t0) % s.every === 0) || step === t1;
+  return (step < t1 && onGrid(s, step, total)) || step === t1;
+}
+
+/** Every `every` steps from the start of pruning. */
+function onGrid(s: PruneSchedule, step: number, total: number): boolean {
+  const t0 = Math.ceil(s.start * total);
+  return step >= t0 && (step - t0) % s.every === 0;
 }

@@ -259,7 +259,7 @@ describe('sparrow train and eval', () => {
     expect(r.status).toBe(0);
     const m = readModel(path.join(dir, 'rg.safetensors'));
     expect(Number(m.metadata.sparsity)).toBeCloseTo(0.5, 1);
-    expect(m.metadata.pruning_regrow).toBe('0.3 until 0.75');
+    expect(m.metadata.pruning_regrow).toBe('0.3 of the kept entries per mask update, until 0.75 of training');
   });
 
   test.each([
