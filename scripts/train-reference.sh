@@ -74,6 +74,10 @@ declare -A ARGS=(
   # sfmnist-s90-bal-kd-e10's 87.48% (models/README.md). rg10: a third as much swapping, 87.37%.
   [sfmnist-s90-bal-kd-rg30]="$SFMNIST --sparsity 0.9 --prune-end 0.6 --regrow 0.3 --teacher models/sfmnist-s0.safetensors"
   [sfmnist-s90-bal-kd-rg10]="$SFMNIST --sparsity 0.9 --prune-end 0.6 --regrow 0.1 --teacher models/sfmnist-s0.safetensors"
+  # Hint distillation (`--kd-hint 1`, docs/training.md): the student also learns the dense
+  # teacher's residual stream after each block, at every step, not only its logits. First stage
+  # only, not in ORDER, against sfmnist-s90-bal-kd-e10's 87.48% (models/README.md).
+  [sfmnist-s90-bal-kd-hint]="$SFMNIST --sparsity 0.9 --prune-end 0.6 --kd-hint 1 --teacher models/sfmnist-s0.safetensors"
   [denoise-s0]="$DENOISE --sparsity 0"
   # The 90%-sparse denoiser reaches its sparsity at 60% of training (not 90%), leaving 8 of the
   # 20 epochs to recover: 6.87 dB against 6.64 with the default schedule (models/README.md).
@@ -105,9 +109,10 @@ for name in "${@:-${ORDER[@]}}"; do
     [[ -f "runs/$name-e10.safetensors" ]] || run "$name-e10" "runs/$name-e10" ${ARGS[$name]}
     [[ -n "${FIRST_STAGE_ONLY:-}" ]] && continue
     # The distilled model keeps its teacher in the second stage too, and its distillation weight
-    # if the first stage set one.
+    # and hint weight if the first stage set them.
     teacher=(); [[ $name == *-kd || $name == *-kd-* ]] && teacher=(--teacher models/sfmnist-s0.safetensors)
     [[ ${#teacher[@]} -gt 0 && ${ARGS[$name]} =~ --kd-weight\ ([0-9.]+) ]] && teacher+=(--kd-weight "${BASH_REMATCH[1]}")
+    [[ ${#teacher[@]} -gt 0 && ${ARGS[$name]} =~ --kd-hint\ ([0-9.]+) ]] && teacher+=(--kd-hint "${BASH_REMATCH[1]}")
     # shellcheck disable=SC2086
     run "$name" "models/$name" $CONTINUE --init "runs/$name-e10.safetensors" "${teacher[@]}"
   else

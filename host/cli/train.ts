@@ -112,6 +112,7 @@ interface TrainCliOptions extends TaskCliOptions, OptimizerCliOptions {
   init?: string;
   teacher?: string;
   kdWeight: number;
+  kdHint: number;
   kdTemperature: number;
   dModel: number;
   dState: number;
@@ -263,6 +264,7 @@ export function addTrainCommands(program: Command): void {
     .option('--teacher <model>', "sfmnist: knowledge distillation from this trained float model (e.g. the dense one a sparse model should match): the loss mixes the labels' cross-entropy with the divergence from the teacher's softened logits, --kd-weight and --kd-temperature")
     .option('--kd-weight <a>', 'with --teacher: weight of the distillation term (the labels get 1 − a)', numArg(0, 1), 0.5)
     .option('--kd-temperature <t>', 'with --teacher: softmax temperature of both logits in the distillation term', numArg(0.1, 100), 2)
+    .option('--kd-hint <b>', "with --teacher: hint distillation, weight b of the student's distance to the teacher's residual stream after every block, at every step (each block's squared error over the teacher's energy; needs the teacher's width and depth; docs/training.md); 0: none", numArg(0, 100), 0)
     .option('--d-model <H>', 'model width', intArg(1, 4096), 64)
     .option('--d-state <P>', 'complex states per layer', intArg(1, 4096), 64)
     .option('--layers <L>', 'S5 blocks', intArg(1, 64), 4)
@@ -295,8 +297,13 @@ export function addTrainCommands(program: Command): void {
       const task = makeTask(taskSpec(o));
       if (o.sma && !o.gate) throw new SparrowError('train: --sma needs --gate (SMA decides per step whether the gate runs)');
       const init = o.init !== undefined ? initFrom(o.init, task.dIn, task.dOut, o.sparsity) : undefined;
-      const teacher = o.teacher !== undefined ? teacherFrom(o.teacher, task, { weight: o.kdWeight, temperature: o.kdTemperature }) : undefined;
+      if (o.kdHint > 0 && o.teacher === undefined) throw new SparrowError('train: --kd-hint needs --teacher (the hints are the teacher\'s residual stream)');
+      const teacher = o.teacher !== undefined ? teacherFrom(o.teacher, task, { weight: o.kdWeight, temperature: o.kdTemperature, ...(o.kdHint > 0 ? { hint: o.kdHint } : {}) }) : undefined;
       const config: ModelConfig = init?.params.config ?? { d_in: task.dIn, d_model: o.dModel, d_state: o.dState, d_out: task.dOut, n_layers: o.layers, act: o.act, encoder_act: 'none', gate: o.gate, ...(o.sma ? { sma: true } : {}) };
+      if (teacher && o.kdHint > 0) {
+        const t = teacher.params.config;
+        if (t.d_model !== config.d_model || t.n_layers !== config.n_layers) throw new SparrowError(`${o.teacher}: --kd-hint needs the student's width and depth; the teacher has d_model ${t.d_model} and ${t.n_layers} layers, the student ${config.d_model} and ${config.n_layers}`);
+      }
       const limitSteps = Math.floor(Math.min(task.size('train'), o.trainLimit ?? Infinity) / o.batch);
       if (limitSteps < 1) throw new SparrowError(`train: ${Math.min(task.size('train'), o.trainLimit ?? Infinity)} training examples are fewer than one batch of ${o.batch}`);
       if (o.qatEpochs > o.epochs) throw new SparrowError(`train: --qat-epochs ${o.qatEpochs} is more than --epochs ${o.epochs}`);

@@ -228,6 +228,8 @@ export interface Tape {
   layers: LayerTape[];
   /** Residual stream after the last layer [N·T, H]. */
   uLast: Float64Array;
+  /** The residual stream after each block [N·T, H] (what hint distillation compares, hint.ts). */
+  blockOut: Float64Array[];
   /** Where the encoder output and the model output saturated. */
   encSat?: Saturated;
   outSat?: Saturated;
@@ -287,7 +289,12 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
   const encSat = saturate(encPre, act?.encoder, pen);
   const u = new Float64Array(encPre);
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (u[i] < 0) u[i] = 0;
-  const layers = p.layers.map((L, l) => forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn, sma, act?.layers[l], pen));
+  const blockOut: Float64Array[] = [];
+  const layers = p.layers.map((L, l) => {
+    const t = forwardLayer(p.config, L, eff.layers[l], u, N, T, updateStats, bn, sma, act?.layers[l], pen);
+    blockOut.push(l === p.layers.length - 1 ? u : Float64Array.from(u));
+    return t;
+  });
   const out = fillRows(new Float64Array(M * d_out), M, p.decB);
   gemm.nt(u, eff.decW, out, M, d_out, H, true);
   const outSat = saturate(out, act?.output, pen);
@@ -306,7 +313,7 @@ export function forwardBatch(p: TrainParams, masks: Masks, inputs: Float32Array[
     smaPenalty += (sma.penalty * soft) / M;
     smaRate += hard / M / layers.length;
   }
-  return { outputs, tape: { T, N, bn, sma, eff, x, encPre, layers, uLast: u, smaPenalty, smaRate, encSat, outSat, satPenalty: (SATURATION_PENALTY * pen.sum) / N } };
+  return { outputs, tape: { T, N, bn, sma, eff, x, encPre, layers, uLast: u, blockOut, smaPenalty, smaRate, encSat, outSat, satPenalty: (SATURATION_PENALTY * pen.sum) / N } };
 }
 
 /** One block on the stacked residual stream u [N·T, H], which it updates in place (u += z). */
@@ -418,8 +425,11 @@ function forwardLayer(config: ModelConfig, L: LayerParams, E: LayerEff, u: Float
   return { mean, invStd, xhat, v, s, actGrad, a, sig, sat, ...(smaM ? { smaY, smaP, smaM } : {}) };
 }
 
-/** Gradients of Σ_n ⟨gradOutputs[n], outputs[n]⟩ with respect to every trainable parameter. */
-export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike<number>[]): TrainParams {
+/**
+ * Gradients of Σ_n ⟨gradOutputs[n], outputs[n]⟩ (+ Σ_l ⟨gradBlocks[l], blockOut[l]⟩ where given:
+ * a loss on the residual stream after block l, hint.ts) with respect to every trainable parameter.
+ */
+export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike<number>[], gradBlocks?: (Float64Array | undefined)[]): TrainParams {
   const { d_in, d_model: H, d_out, encoder_act } = p.config;
   const { T, N, eff } = tape;
   if (gradOutputs.length !== N) throw new Error(`backwardBatch: ${gradOutputs.length} output gradients for a batch of ${N}`);
@@ -436,7 +446,12 @@ export function backwardBatch(p: TrainParams, tape: Tape, gradOutputs: ArrayLike
   const gu = new Float64Array(M * H);
   gemm.nn(gOut, eff.decW, gu, M, H, d_out, false);
 
-  for (let l = p.layers.length - 1; l >= 0; l--) backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T, tape.bn, tape.sma);
+  for (let l = p.layers.length - 1; l >= 0; l--) {
+    // gu is ∂/∂(block l's output) here: the downstream layers' and any loss on that output itself.
+    const gb = gradBlocks?.[l];
+    if (gb) for (let i = 0; i < M * H; i++) gu[i] += gb[i];
+    backwardLayer(p.config, p.layers[l], g.layers[l], eff.layers[l], tape.layers[l], gu, N, T, tape.bn, tape.sma);
+  }
   // Encoder.
   if (encoder_act === 'relu') for (let i = 0; i < M * H; i++) if (tape.encPre[i] < 0) gu[i] = 0;
   atSaturated(gu, tape.encSat, N);

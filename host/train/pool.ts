@@ -13,7 +13,8 @@
 // Evaluation splits the test split into contiguous ranges the same way.
 //
 // Distillation (`train --teacher`): the teacher's parameters go to every worker
-// once, at start; each share runs the teacher forward on its own examples.
+// once, at start; each share runs the teacher forward on its own examples (its
+// logits, and with --kd-hint its residual stream after each block, hint.ts).
 //
 // Workers run the same bundled file as the CLI (dist/sparrow.cjs), started
 // with `workerData.sparrowTrainWorker`; host/cli/main.ts routes them here.
@@ -27,6 +28,7 @@ import { runConv } from './conv';
 import { backwardBatch, BnMode, forwardBatch, SMA_DEFAULTS, SmaTraining } from './backprop';
 import { exportModel, flattenParams, initParams, loadFlatParams, Masks, TrainParams, zerosLike } from './params';
 import { Qat } from './qat';
+import { hintLoss } from './hint';
 import { Distillation, Task } from './task';
 import { makeTask, TaskSpec } from './tasks';
 
@@ -108,15 +110,21 @@ export function shareGradient(p: TrainParams, masks: Masks, task: Task, indices:
   const examples = Array.from(indices, (i) => task.example('train', i));
   const T = examples[0].T;
   const { outputs, tape } = forwardBatch(p, masks, examples.map((e) => e.inputs), T, true, qat, bn, sma);
-  const taught = teacher ? forwardBatch(teacher.params, teacher.masks, examples.map((e) => e.inputs), T, false, false, 'running').outputs : undefined;
+  const taught = teacher ? forwardBatch(teacher.params, teacher.masks, examples.map((e) => e.inputs), T, false, false, 'running') : undefined;
   let loss = 0;
   const gradOut = outputs.map((o, n) => {
-    const r = taught ? task.distillLoss!(Float32Array.from(o), examples[n], Float32Array.from(taught[n]), teacher!.distill) : task.loss(Float32Array.from(o), examples[n]);
+    const r = taught ? task.distillLoss!(Float32Array.from(o), examples[n], Float32Array.from(taught.outputs[n]), teacher!.distill) : task.loss(Float32Array.from(o), examples[n]);
     loss += r.loss;
     return Float64Array.from(r.grad, (g) => g / examples.length);
   });
+  let gradBlocks: Float64Array[] | undefined;
+  if (taught && teacher!.distill.hint) {
+    const hint = hintLoss(tape.blockOut, taught.tape.blockOut, examples.length, T, p.config.d_model, teacher!.distill.hint);
+    loss += hint.loss;
+    gradBlocks = hint.grads.map((g) => g.map((v) => v / examples.length));
+  }
   if (!Number.isFinite(loss)) throw new SparrowError(`training diverged: loss is ${loss} at step ${step}; the last checkpoint is kept: lower --lr and resume it, or start over`);
-  return { grads: backwardBatch(p, tape, gradOut), loss: loss / examples.length + tape.smaPenalty + tape.satPenalty, smaRate: tape.smaRate };
+  return { grads: backwardBatch(p, tape, gradOut, gradBlocks), loss: loss / examples.length + tape.smaPenalty + tape.satPenalty, smaRate: tape.smaRate };
 }
 
 /** Per-example task metrics of test examples [from, to) with the exported model. */

@@ -174,7 +174,7 @@ export async function runTraining(args: RunArgs, ui: RunUi): Promise<RunResult> 
       command: args.command,
       ...(options.prune.target > 0 ? { pruning_saliency: options.prune.saliency ?? DEFAULT_SALIENCY } : {}),
       ...(options.prune.regrow ? { pruning_regrow: `${options.prune.regrow} of the kept entries per mask update, until ${options.prune.regrowEnd ?? 0.75} of training` } : {}),
-      ...(args.teacher ? { teacher: args.teacher.file, kd_weight: String(args.teacher.distill.weight), kd_temperature: String(args.teacher.distill.temperature) } : {}),
+      ...(args.teacher ? { teacher: args.teacher.file, kd_weight: String(args.teacher.distill.weight), kd_temperature: String(args.teacher.distill.temperature), ...(args.teacher.distill.hint ? { kd_hint: String(args.teacher.distill.hint) } : {}) } : {}),
       ...(args.init ? { init_from: args.init.file, ...(args.init.trainSeconds !== undefined ? { init_train_seconds: args.init.trainSeconds.toFixed(0) } : {}) } : {}),
     };
     const model = exportModel(state.params, state.masks, record);

@@ -42,6 +42,8 @@ export interface LossResult {
 export interface Distillation {
   weight: number;
   temperature: number;
+  /** β of hint distillation (hint.ts): the teacher's residual stream after every block; absent or 0: none. */
+  hint?: number;
 }
 
 export interface Task {

@@ -238,6 +238,10 @@ describe('sparrow train and eval', () => {
     const self = sparrow('train', ...common, '--teacher', 'base.safetensors', '--kd-weight', '1', '--kd-temperature', '3', '-o', 'self.safetensors');
     expect(self.stderr).toBe('');
     expect(self.status).toBe(0);
+    // The hints of the model itself are its own stream: no distance, no gradient, still a fixed point.
+    const hinted = sparrow('train', ...common, '--teacher', 'base.safetensors', '--kd-weight', '1', '--kd-hint', '2', '-o', 'hinted.safetensors');
+    expect(hinted.stderr).toBe('');
+    expect(hinted.status).toBe(0);
     const half = sparrow('train', ...common, '--teacher', 'base.safetensors', '--kd-weight', '0.5', '-o', 'half.safetensors');
     expect(half.status).toBe(0);
     const still = readModel(path.join(dir, 'still.safetensors'));
@@ -248,6 +252,10 @@ describe('sparrow train and eval', () => {
       ...m.layers.flatMap((L) => [...L.lambdaRe, ...L.lambdaIm, ...toDense(L.B_re).values, ...toDense(L.C_im).values, ...L.normScale, ...L.D]),
     ];
     expect(values(fixed)).toEqual(values(still));
+    const hintedModel = readModel(path.join(dir, 'hinted.safetensors'));
+    expect(values(hintedModel)).toEqual(values(still));
+    expect(hintedModel.metadata).toMatchObject({ teacher: 'base.safetensors', kd_weight: '1', kd_hint: '2' });
+    expect(fixed.metadata.kd_hint).toBeUndefined();
     expect(values(moved)).not.toEqual(values(still));
     expect(fixed.metadata).toMatchObject({ teacher: 'base.safetensors', kd_weight: '1', kd_temperature: '3' });
     expect(moved.metadata).toMatchObject({ teacher: 'base.safetensors', kd_weight: '0.5', kd_temperature: '2' });
@@ -271,6 +279,8 @@ describe('sparrow train and eval', () => {
     ['--teacher on the denoise task', ['train', '--task', 'denoise', '--train-size', '16', '--test-size', '2', '--teacher', 'base.safetensors', '-o', 'x.safetensors'], /--teacher: task denoise has no distillation loss \(it is for sfmnist\)/],
     ['--teacher with a w8a16 model', ['train', ...TINY, '--teacher', 'base.q.safetensors', '-o', 'x.safetensors'], /base\.q\.safetensors: --teacher needs a float model; this one is w8a16/],
     ['--teacher of another input layout', ['train', ...TINY, '--pixels-per-step', '1', '--teacher', 'base.safetensors', '-o', 'x.safetensors'], /base\.safetensors: has d_in 4 and d_out 10; the task needs 1 and 10/],
+    ['--kd-hint without a teacher', ['train', ...TINY, '--kd-hint', '1', '-o', 'x.safetensors'], /train: --kd-hint needs --teacher/],
+    ['--kd-hint from a teacher of another width', ['train', ...TINY, '--d-model', '6', '--teacher', 'base.safetensors', '--kd-hint', '1', '-o', 'x.safetensors'], /base\.safetensors: --kd-hint needs the student's width and depth; the teacher has d_model 8 and 1 layers, the student 6 and 1/],
     ['a missing dataset names the install command', ['train', '--task', 'sfmnist', '--data-dir', 'nowhere', '-o', 'x.safetensors'], /apt-get install dataset-fashion-mnist/],
     ['--resume without a checkpoint', ['train', ...TINY, '-o', 'none.safetensors', '--resume'], /none\.safetensors\.ckpt: no checkpoint to resume/],
     ['a model for another task', ['eval', 'a.safetensors', '--task', 'denoise', '--test-size', '2'], /the model has d_in 4 and d_out 10; task denoise needs d_in 129/],
