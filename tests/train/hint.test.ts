@@ -60,13 +60,14 @@ test('backwardBatch with gradBlocks: the gradient of outputs and block streams t
   const inputs = Array.from({ length: N }, () => Float32Array.from({ length: T * config.d_in }, () => rng.normal()));
   const wOut = Array.from({ length: N }, () => Float64Array.from({ length: T * config.d_out }, () => rng.normal()));
   // A fixed random linear loss of the first block's stream, and none on the second's.
-  const wBlock = [Float64Array.from({ length: N * T * config.d_model }, () => rng.normal()), undefined];
+  const w0 = Float64Array.from({ length: N * T * config.d_model }, () => rng.normal());
+  const wBlock = [w0, undefined];
   const masks: Masks = new Map();
   const lossOf = (): number => {
     const { outputs, tape } = forwardBatch(p, masks, inputs, T, false);
     let s = 0;
     outputs.forEach((o, n) => o.forEach((v, i) => (s += v * wOut[n][i])));
-    tape.blockOut[0].forEach((v, i) => (s += v * wBlock[0][i]));
+    tape.blockOut[0].forEach((v, i) => (s += v * w0[i]));
     return s;
   };
   const { tape } = forwardBatch(p, masks, inputs, T, false);
