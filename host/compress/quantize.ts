@@ -76,13 +76,37 @@ function rowMax(m: Matrix, r: number): number {
   return mx;
 }
 
-/** Row fracs for one or two matrices of the same shape (re and im share). */
-function weightFracs(name: string, perChannel: boolean, ...ms: Matrix[]): Int8Array {
+/** A matrix's bias and the frac of the int16 input the matrix reads: the bias is stored at rowFrac + inFrac. */
+interface RowBias {
+  values: ArrayLike<number>;
+  inFrac: number;
+}
+
+/** Largest stored |bias| (2^30): the other half of int32 is left to the products. */
+const BIAS_LIMIT = 2 ** 30;
+
+/**
+ * Row fracs for one or two matrices of the same shape (re and im share). With a bias, a row's
+ * frac is also capped so that its bias fits the accumulator (|b|·2^(frac + inFrac) ≤ 2^30): a row
+ * whose few weights are tiny next to its bias (e.g. a pruned encoder row) would otherwise get an
+ * accumulator scale too fine for the bias. The cap only coarsens such rows' weights, whose
+ * products are small next to the bias anyway.
+ */
+function weightFracs(name: string, perChannel: boolean, ms: Matrix[], bias?: RowBias): Int8Array {
   const rows = ms[0].rows;
   const maxes = Array.from({ length: rows }, (_, r) => Math.max(...ms.map((m) => rowMax(m, r))));
+  const cap = (r: number): number => {
+    const b = bias ? Math.abs(bias.values[r]) : 0;
+    return b > 0 ? Math.floor(Math.log2(BIAS_LIMIT / b)) - bias!.inFrac : Infinity;
+  };
+  const capped = (frac: number, c: number, what: string): number => {
+    const f = Math.min(frac, c);
+    if (f < FRAC_MIN) throw new SparrowError(`${what}: its bias needs 2^${-f} weight scaling, outside the w8a16 formats (frac ${FRAC_MIN}…${FRAC_MAX})`);
+    return f;
+  };
   const fracs = new Int8Array(rows);
-  if (perChannel) maxes.forEach((mx, r) => (fracs[r] = fracFor(mx, 127, `${name} row ${r}`)));
-  else fracs.fill(fracFor(Math.max(0, ...maxes), 127, name));
+  if (perChannel) maxes.forEach((mx, r) => (fracs[r] = capped(fracFor(mx, 127, `${name} row ${r}`), cap(r), `${name} row ${r}`)));
+  else fracs.fill(capped(fracFor(Math.max(0, ...maxes), 127, name), Math.min(...Array.from({ length: rows }, (_, r) => cap(r))), name));
   return fracs;
 }
 
@@ -164,6 +188,7 @@ export function smaDifference(w: Matrix): Matrix {
 /** The formats calibration chooses: the largest frac that holds each calibrated range and each weight row. */
 export function chooseFormats(model: Model, ranges: Ranges, perChannel: boolean): QuantFormats {
   const fmt = (key: string): number => fracFor(ranges.get(key) ?? 0, 32767, `activation ${key}`);
+  const inputFrac = fmt('x');
   const encoderFrac = fmt('u.-1');
   let uIn = encoderFrac;
   const layers = model.layers.map((L, i) => {
@@ -186,21 +211,26 @@ export function chooseFormats(model: Model, ranges: Ranges, perChannel: boolean)
     return {
       fmt: f,
       normScaleFrac: fracFor(maxScale, 32767, `${p}norm.scale`),
-      b: weightFracs(`${p}ssm.B`, perChannel, L.B_re, L.B_im),
-      c: weightFracs(`${p}ssm.C`, perChannel, L.C_re, L.C_im),
+      b: weightFracs(`${p}ssm.B`, perChannel, [L.B_re, L.B_im]),
+      c: weightFracs(`${p}ssm.C`, perChannel, [L.C_re, L.C_im]),
       dFrac: fracFor(maxD, 127, `${p}ssm.D`),
-      ...(model.config.gate ? { gate: weightFracs(`${p}gate.weight`, perChannel, L.gateWeight!) } : {}),
-      ...(model.config.sma ? { sma: weightFracs(`${p}sma.weight`, false, smaDifference(L.smaWeight!)) } : {}),
+      ...(model.config.gate ? { gate: weightFracs(`${p}gate.weight`, perChannel, [L.gateWeight!], { values: L.gateBias!, inFrac: f.a }) } : {}),
+      ...(model.config.sma
+        ? { sma: weightFracs(`${p}sma.weight`, false, [smaDifference(L.smaWeight!)], { values: [L.smaBias![1] - L.smaBias![0]], inFrac: f.y }) }
+        : {}),
     };
   });
   return {
     perChannel,
-    inputFrac: fmt('x'),
+    inputFrac,
     outputFrac: fmt('o'),
     encoderFrac,
-    encoder: weightFracs('encoder.weight', perChannel, model.encoderWeight),
+    encoder: weightFracs('encoder.weight', perChannel, [model.encoderWeight], { values: model.encoderBias, inFrac: inputFrac }),
     layers,
-    decoder: weightFracs('decoder.weight', perChannel, model.decoderWeight),
+    decoder: weightFracs('decoder.weight', perChannel, [model.decoderWeight], {
+      values: model.decoderBias,
+      inFrac: layers.length ? layers[layers.length - 1].fmt.uOut : encoderFrac,
+    }),
   };
 }
 

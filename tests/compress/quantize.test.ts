@@ -64,3 +64,21 @@ test('refuses an already quantized model and an accumulator that could overflow 
   if (wide.decoderWeight.kind === 'dense') wide.decoderWeight.values.fill(0.01);
   expect(() => quantizeModel(wide, gaussian(50, 1, 1))).toThrow(/decoder\.weight: row 0: worst-case accumulator .* exceeds int32/);
 });
+
+test('a row whose weights are tiny next to its bias gets a coarser frac, so its bias fits int32', () => {
+  // A pruned encoder row left with one tiny weight and a large bias: its natural frac (from the
+  // weight) puts the bias at about 2^38, far outside int32. The row's frac is capped by hand's rule
+  // |b|·2^(frac + inputFrac) ≤ 2^30; the other rows keep the frac their weights ask for.
+  const model = randomModel({ d_in: 1, d_model: 8, d_state: 8, d_out: 2, n_layers: 1, act: 'gelu', encoder_act: 'none', gate: false, sparsity: 0, seed: 3 });
+  if (model.encoderWeight.kind !== 'dense') throw new Error('expected a dense encoder');
+  model.encoderWeight.values[0] = 1e-6;
+  model.encoderBias[0] = -0.63;
+  const q = quantizeModel(model, gaussian(300, 1, 1), { perChannel: true });
+  const cap = Math.floor(Math.log2(2 ** 30 / 0.63)) - q.inputFrac;
+  expect(q.encoderWeight.rowFrac[0]).toBe(cap);
+  expect(Math.abs(q.encoderBias[0])).toBeLessThanOrEqual(2 ** 30);
+  // The bias is represented to half a step of its accumulator scale.
+  expect(Math.abs(q.encoderBias[0] * 2 ** -(cap + q.inputFrac) - model.encoderBias[0])).toBeLessThanOrEqual(2 ** -(cap + q.inputFrac + 1));
+  for (let r = 1; r < 8; r++) expect(q.encoderWeight.rowFrac[r]).toBe(fracFor(Math.abs(model.encoderWeight.values[r]), 127, 'w'));
+  expect(measureSqnr(model, q, gaussian(300, 1, 2)).outputDb).toBeGreaterThan(25);
+});
