@@ -95,18 +95,18 @@ const BIAS_LIMIT = 2 ** 30;
 function weightFracs(name: string, perChannel: boolean, ms: Matrix[], bias?: RowBias): Int8Array {
   const rows = ms[0].rows;
   const maxes = Array.from({ length: rows }, (_, r) => Math.max(...ms.map((m) => rowMax(m, r))));
-  const cap = (r: number): number => {
+  const caps = Array.from({ length: rows }, (_, r) => {
     const b = bias ? Math.abs(bias.values[r]) : 0;
     return b > 0 ? Math.floor(Math.log2(BIAS_LIMIT / b)) - bias!.inFrac : Infinity;
-  };
-  const capped = (frac: number, c: number, what: string): number => {
-    const f = Math.min(frac, c);
+  });
+  const capped = (frac: number, cap: number, what: string): number => {
+    const f = Math.min(frac, cap);
     if (f < FRAC_MIN) throw new SparrowError(`${what}: its bias needs 2^${-f} weight scaling, outside the w8a16 formats (frac ${FRAC_MIN}…${FRAC_MAX})`);
     return f;
   };
   const fracs = new Int8Array(rows);
-  if (perChannel) maxes.forEach((mx, r) => (fracs[r] = capped(fracFor(mx, 127, `${name} row ${r}`), cap(r), `${name} row ${r}`)));
-  else fracs.fill(capped(fracFor(Math.max(0, ...maxes), 127, name), Math.min(...Array.from({ length: rows }, (_, r) => cap(r))), name));
+  if (perChannel) maxes.forEach((mx, r) => (fracs[r] = capped(fracFor(mx, 127, `${name} row ${r}`), caps[r], `${name} row ${r}`)));
+  else fracs.fill(capped(fracFor(Math.max(0, ...maxes), 127, name), Math.min(...caps), name));
   return fracs;
 }
 
@@ -185,6 +185,9 @@ export function smaDifference(w: Matrix): Matrix {
   return { kind: 'dense', rows: 1, cols: H, values: Float32Array.from({ length: H }, (_, h) => full[H + h] - full[h]) };
 }
 
+/** SMA's two logit biases as the one bias that decides, b₁ − b₀ (see smaDifference). */
+const smaBiasDifference = (b: Float32Array): Float32Array => Float32Array.of(b[1] - b[0]);
+
 /** The formats calibration chooses: the largest frac that holds each calibrated range and each weight row. */
 export function chooseFormats(model: Model, ranges: Ranges, perChannel: boolean): QuantFormats {
   const fmt = (key: string): number => fracFor(ranges.get(key) ?? 0, 32767, `activation ${key}`);
@@ -216,7 +219,7 @@ export function chooseFormats(model: Model, ranges: Ranges, perChannel: boolean)
       dFrac: fracFor(maxD, 127, `${p}ssm.D`),
       ...(model.config.gate ? { gate: weightFracs(`${p}gate.weight`, perChannel, [L.gateWeight!], { values: L.gateBias!, inFrac: f.a }) } : {}),
       ...(model.config.sma
-        ? { sma: weightFracs(`${p}sma.weight`, false, [smaDifference(L.smaWeight!)], { values: [L.smaBias![1] - L.smaBias![0]], inFrac: f.y }) }
+        ? { sma: weightFracs(`${p}sma.weight`, false, [smaDifference(L.smaWeight!)], { values: smaBiasDifference(L.smaBias!), inFrac: f.y }) }
         : {}),
     };
   });
@@ -227,10 +230,8 @@ export function chooseFormats(model: Model, ranges: Ranges, perChannel: boolean)
     encoderFrac,
     encoder: weightFracs('encoder.weight', perChannel, [model.encoderWeight], { values: model.encoderBias, inFrac: inputFrac }),
     layers,
-    decoder: weightFracs('decoder.weight', perChannel, [model.decoderWeight], {
-      values: model.decoderBias,
-      inFrac: layers.length ? layers[layers.length - 1].fmt.uOut : encoderFrac,
-    }),
+    // uIn is now the last layer's output frac (the encoder's with no layers): the decoder's input.
+    decoder: weightFracs('decoder.weight', perChannel, [model.decoderWeight], { values: model.decoderBias, inFrac: uIn }),
   };
 }
 
@@ -295,7 +296,7 @@ function quantizeWith(model: Model, F: QuantFormats): Omit<QuantModel, 'metadata
     if (model.config.sma) {
       const sFrac = F.layers[i].sma!;
       q.smaWeight = quantizeMatrix(smaDifference(L.smaWeight!), sFrac);
-      q.smaBias = quantizeBias(`${p}sma.bias`, Float32Array.of(L.smaBias![1] - L.smaBias![0]), () => sFrac[0] + f.y);
+      q.smaBias = quantizeBias(`${p}sma.bias`, smaBiasDifference(L.smaBias!), () => sFrac[0] + f.y);
       checkAccumulators(`${p}sma.weight`, [q.smaWeight], q.smaBias);
     }
     checkAccumulators(`${p}ssm.B_re`, [q.B_re]);

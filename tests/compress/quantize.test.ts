@@ -67,7 +67,7 @@ test('refuses an already quantized model and an accumulator that could overflow 
 
 test('a row whose weights are tiny next to its bias gets a coarser frac, so its bias fits int32', () => {
   // A pruned encoder row left with one tiny weight and a large bias: its natural frac (from the
-  // weight) puts the bias at about 2^38, far outside int32. The row's frac is capped by hand's rule
+  // weight) puts the bias at about 2^38, far outside int32. The row's frac is capped by the rule
   // |b|·2^(frac + inputFrac) ≤ 2^30; the other rows keep the frac their weights ask for.
   const model = randomModel({ d_in: 1, d_model: 8, d_state: 8, d_out: 2, n_layers: 1, act: 'gelu', encoder_act: 'none', gate: false, sparsity: 0, seed: 3 });
   if (model.encoderWeight.kind !== 'dense') throw new Error('expected a dense encoder');
